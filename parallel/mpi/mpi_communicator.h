@@ -1,0 +1,51 @@
+#pragma once
+// The MPI backend of Communicator: host memory, any MPI transport (shared memory, TCP, UCX/InfiniBand).
+#include <mpi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parallel/communicator.h"
+
+namespace tessera::parallel {
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // Takes ownership of `comm` (freed in the destructor unless it is MPI_COMM_WORLD).
+  MpiCommunicator(MPI_Comm comm, std::string name);
+  ~MpiCommunicator() override;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+
+  // A communicator over the given world ranks, in that order. Collective over MPI_COMM_WORLD: every world
+  // rank calls it with its own group's list (ranks outside every list are not allowed).
+  static std::unique_ptr<MpiCommunicator> from_world_ranks(const std::vector<int>& group_ranks, std::string name);
+  static std::unique_ptr<MpiCommunicator> world();
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const std::string& name() const override { return name_; }
+
+  void all_reduce_sum(float* data, size_t count) override;
+  void all_reduce_sum(bf16* data, size_t count) override;
+  void all_gather(const float* send, float* recv, size_t count) override;
+  void broadcast(void* data, size_t bytes, int root) override;
+  void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
+  void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  void barrier() override;
+
+  MPI_Comm handle() const { return comm_; }
+
+ private:
+  void check(int mpi_status, const char* op, int peer = -1) const;
+  void check_peer(int peer, const char* op) const;
+
+  MPI_Comm comm_;
+  std::string name_;
+  int rank_ = 0;
+  int size_ = 1;
+  std::vector<float> scratch_;  // f32 staging for bf16 reductions
+};
+
+}  // namespace tessera::parallel
