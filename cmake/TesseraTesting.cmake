@@ -22,10 +22,10 @@ function(tessera_add_gtest name)
                        ENVIRONMENT "TESSERA_SOURCE_DIR=${PROJECT_SOURCE_DIR};OPENBLAS_NUM_THREADS=1")
 endfunction()
 
-# tessera_add_mpi_test(NAME TARGET t RANKS 1 2 4 [ARGS ...]): one CTest test per rank count, each running
-# the GoogleTest binary `t` under mpirun. The binary must use tests/support/mpi_gtest_main.
+# tessera_add_mpi_test(NAME TARGET t RANKS 1 2 4 [ARGS ...] [ENV VAR=value ...]): one CTest test per rank
+# count, each running the GoogleTest binary `t` under mpirun. The binary must use tests/support/mpi_gtest_main.
 function(tessera_add_mpi_test name)
-  cmake_parse_arguments(ARG "" "TARGET;TIMEOUT" "RANKS;ARGS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TARGET;TIMEOUT" "RANKS;ARGS;LABELS;ENV" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
@@ -35,6 +35,6 @@ function(tessera_add_mpi_test name)
                      $<TARGET_FILE:${ARG_TARGET}> ${ARG_ARGS})
     set_tests_properties(${name}.np${np} PROPERTIES TIMEOUT ${ARG_TIMEOUT} PROCESSORS ${np}
                          LABELS "mpi;${ARG_LABELS}"
-                         ENVIRONMENT "TESSERA_SOURCE_DIR=${PROJECT_SOURCE_DIR};OPENBLAS_NUM_THREADS=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+                         ENVIRONMENT "TESSERA_SOURCE_DIR=${PROJECT_SOURCE_DIR};OPENBLAS_NUM_THREADS=1;OMPI_MCA_rmaps_base_oversubscribe=1;${ARG_ENV}")
   endforeach()
 endfunction()

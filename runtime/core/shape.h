@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace tessera {
 
@@ -13,6 +14,7 @@ class Shape {
 
   Shape() = default;
   Shape(std::initializer_list<int64_t> dims);  // throws on rank > 4 or a negative dimension
+  explicit Shape(const std::vector<int64_t>& dims);
 
   int rank() const { return rank_; }
   int64_t operator[](int axis) const;           // negative axis counts from the end

@@ -21,6 +21,14 @@ Shape::Shape(std::initializer_list<int64_t> dims) {
   }
 }
 
+Shape::Shape(const std::vector<int64_t>& dims) {
+  TESSERA_CHECK(dims.size() <= kMaxRank, "shape of rank ", dims.size(), " exceeds the maximum rank ", kMaxRank);
+  for (int64_t d : dims) {
+    TESSERA_CHECK(d >= 0, "negative dimension ", d, " in shape");
+    dims_[rank_++] = d;
+  }
+}
+
 int64_t Shape::operator[](int axis) const {
   const int resolved = axis < 0 ? axis + rank_ : axis;
   TESSERA_CHECK(resolved >= 0 && resolved < rank_, "axis ", axis, " out of range for shape ", to_string());

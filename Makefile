@@ -1,0 +1,44 @@
+# The two commands of the README, and the steps they are made of. Every target is safe to re-run.
+#   make demo   install dependencies, build, fetch the default model, run a multi-rank generation
+#   make test   install dependencies, build, fetch the default model, run every test (CTest)
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+DEMO_RANKS ?= 4
+DEMO_TP ?= 2
+DEMO_PP ?= 2
+DEMO_PROMPT ?= What is the capital of France? Answer in one sentence.
+DEMO_TOKENS ?= 48
+
+MPIRUN := mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+# CI=true turns warnings into errors.
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DTESSERA_WERROR=ON
+endif
+
+.PHONY: demo test deps build model fuzz clean
+
+deps:
+	bash scripts/install-deps.sh
+
+model: deps
+	bash scripts/fetch-model.sh >/dev/null
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+demo: build model
+	$(MPIRUN) -np $(DEMO_RANKS) $(BUILD_DIR)/launcher/tessera generate \
+	  --model "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" --tp $(DEMO_TP) --pp $(DEMO_PP) \
+	  --chat --prompt "$(DEMO_PROMPT)" --max-tokens $(DEMO_TOKENS)
+
+test: build model
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	bash scripts/run-fuzzers.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

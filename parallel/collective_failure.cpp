@@ -1,0 +1,42 @@
+#include "parallel/collective_failure.h"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace tessera::parallel {
+
+void agree_on_failure(Communicator& world, const std::optional<std::string>& local_error) {
+  // Each rank contributes its rank number if it failed (else a large sentinel); the minimum names the reporter.
+  const int n = world.size();
+  std::vector<float> failed(static_cast<size_t>(n), 0.0f);
+  const float mine = local_error ? 1.0f : 0.0f;
+  world.all_gather(&mine, failed.data(), 1);
+  int reporter = -1;
+  for (int r = 0; r < n; ++r) {
+    if (failed[static_cast<size_t>(r)] != 0.0f) {
+      reporter = r;
+      break;
+    }
+  }
+  if (reporter < 0) return;
+  uint64_t length = (world.rank() == reporter) ? local_error->size() : 0;
+  world.broadcast(&length, sizeof(length), reporter);
+  std::string message(length, '\0');
+  if (world.rank() == reporter) message = *local_error;
+  world.broadcast(message.data(), length, reporter);
+  if (reporter != 0) message = concat("rank ", reporter, ": ", message);
+  throw CollectiveFailure(message, reporter);
+}
+
+void run_collectively(Communicator& world, const std::function<void()>& phase) {
+  std::optional<std::string> error;
+  try {
+    phase();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  agree_on_failure(world, error);
+}
+
+}  // namespace tessera::parallel

@@ -1,0 +1,203 @@
+#include "parallel/nccl/nccl_communicator.h"
+
+#include <cstdio>
+
+#include "kernels/base/error.h"
+#include "kernels/cuda/convert.h"
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::parallel {
+namespace {
+
+// What member 0 broadcasts: the id, or why it could not make one (so that every member throws the
+// same error instead of the others waiting for an id that never comes).
+struct IdMessage {
+  int ok = 0;
+  ncclUniqueId id{};
+  char error[256] = {};
+};
+
+PollResult poll_nccl(ncclComm_t comm) {
+  ncclResult_t async = ncclSuccess;
+  const ncclResult_t status = ncclCommGetAsyncError(comm, &async);
+  if (status != ncclSuccess) return {PollState::kFailed, concat("ncclCommGetAsyncError: ", ncclGetErrorString(status))};
+  if (async == ncclInProgress) return {PollState::kPending, {}};
+  if (async != ncclSuccess) {
+    return {PollState::kFailed, concat(ncclGetErrorString(async), " (", ncclGetLastError(comm), ")")};
+  }
+  return {PollState::kDone, {}};
+}
+
+}  // namespace
+
+NcclCommunicator::NcclCommunicator(Communicator& bootstrap, cudaStream_t stream, NcclOptions options)
+    : name_(bootstrap.name()), rank_(bootstrap.rank()), size_(bootstrap.size()), stream_(stream),
+      options_(options) {
+  TESSERA_CUDA_CHECK(cudaGetDevice(&device_));
+
+  IdMessage message;
+  if (rank_ == 0) {
+    const ncclResult_t status = ncclGetUniqueId(&message.id);
+    message.ok = status == ncclSuccess ? 1 : 0;
+    if (!message.ok) std::snprintf(message.error, sizeof message.error, "%s", ncclGetErrorString(status));
+  }
+  bootstrap.broadcast(&message, sizeof message, 0);
+  TESSERA_CHECK(message.ok == 1, what("init"), ": member 0 could not create an NCCL unique id: ", message.error);
+
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;  // every wait goes through the watchdog instead of blocking inside NCCL
+  const ncclResult_t status = ncclCommInitRankConfig(&comm_, size_, message.id, rank_, &config);
+  finish_call(status, "init", -1, 0, nullptr);
+  TESSERA_CUDA_CHECK(cudaMalloc(&barrier_word_, sizeof(float)));
+  TESSERA_CUDA_CHECK(cudaMemset(barrier_word_, 0, sizeof(float)));
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (comm_ != nullptr && !aborted_) {
+    // Finalize flushes outstanding work. It is non-blocking, so the watchdog bounds it: a dead peer
+    // cannot hang the process at exit (on timeout the communicator is aborted instead).
+    try {
+      finish_call(ncclCommFinalize(comm_), "finalize", -1, 0, nullptr);
+    } catch (const Error&) {
+      // Already aborted by finish_call; destructors do not throw.
+    }
+    if (!aborted_) ncclCommDestroy(comm_);
+  }
+  if (scratch_ != nullptr) cudaFree(scratch_);
+  if (barrier_word_ != nullptr) cudaFree(barrier_word_);
+}
+
+std::string NcclCommunicator::what(const char* op) const { return concat("NCCL ", op, " on ", name_); }
+
+std::string NcclCommunicator::context(int peer, size_t amount, const char* unit) const {
+  std::string text = concat("member ", rank_, " of ", size_, " on device ", device_);
+  if (peer >= 0) text += concat(", peer ", peer);
+  if (unit != nullptr) text += concat(", ", amount, " ", unit);
+  return text;
+}
+
+void NcclCommunicator::check_usable(const char* op) const {
+  TESSERA_CHECK(!aborted_, what(op), " (", context(-1, 0, nullptr),
+                "): the communicator was aborted after an earlier error or timeout");
+}
+
+void NcclCommunicator::check_peer(int peer, const char* op) const {
+  TESSERA_CHECK(peer >= 0 && peer < size_, what(op), ": peer ", peer, " is outside the group of ", size_);
+  TESSERA_CHECK(peer != rank_, what(op), ": member ", rank_, " cannot exchange with itself");
+}
+
+void NcclCommunicator::abort_comm() noexcept {
+  if (comm_ != nullptr && !aborted_) {
+    ncclCommAbort(comm_);
+    aborted_ = true;
+  }
+}
+
+void NcclCommunicator::finish_call(ncclResult_t result, const char* op, int peer, size_t amount, const char* unit) {
+  if (result == ncclSuccess) return;
+  if (result != ncclInProgress) {
+    const std::string detail = comm_ != nullptr ? concat(" (", ncclGetLastError(comm_), ")") : std::string();
+    abort_comm();
+    fail(what(op), " failed (", context(peer, amount, unit), "): ", ncclGetErrorString(result), detail);
+  }
+  wait_with_watchdog([this] { return poll_nccl(comm_); }, [this] { abort_comm(); }, what(op),
+                     context(peer, amount, unit), options_.watchdog);
+}
+
+void NcclCommunicator::wait_stream(const char* op, int peer, size_t amount, const char* unit) {
+  const auto poll = [this]() -> PollResult {
+    const cudaError_t status = cudaStreamQuery(stream_);
+    if (status == cudaSuccess) return {PollState::kDone, {}};
+    if (status != cudaErrorNotReady) return {PollState::kFailed, concat("CUDA: ", cudaGetErrorString(status))};
+    PollResult nccl = poll_nccl(comm_);
+    if (nccl.state == PollState::kFailed) return nccl;
+    return {PollState::kPending, {}};
+  };
+  wait_with_watchdog(poll, [this] { abort_comm(); }, what(op), context(peer, amount, unit), options_.watchdog);
+}
+
+float* NcclCommunicator::scratch(size_t count) {
+  if (count > scratch_count_) {
+    if (scratch_ != nullptr) TESSERA_CUDA_CHECK(cudaFree(scratch_));
+    scratch_ = nullptr;
+    scratch_count_ = 0;
+    TESSERA_CUDA_CHECK(cudaMalloc(&scratch_, count * sizeof(float)));
+    scratch_count_ = count;
+  }
+  return scratch_;
+}
+
+void NcclCommunicator::enqueue_all_reduce_sum(float* data, size_t count) {
+  check_usable("all_reduce");
+  finish_call(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "all_reduce", -1, count,
+              "f32 elements");
+  pending_op_ = "all_reduce";
+}
+
+void NcclCommunicator::synchronize() {
+  check_usable(pending_op_.c_str());
+  wait_stream(pending_op_.c_str(), -1, 0, nullptr);
+}
+
+void NcclCommunicator::all_reduce_sum(float* data, size_t count) {
+  check_usable("all_reduce");
+  finish_call(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "all_reduce", -1, count,
+              "f32 elements");
+  wait_stream("all_reduce", -1, count, "f32 elements");
+}
+
+void NcclCommunicator::all_reduce_sum(bf16* data, size_t count) {
+  check_usable("all_reduce");
+  auto* device_bf16 = reinterpret_cast<__nv_bfloat16*>(data);
+  if (!options_.bf16_accumulate_f32) {
+    finish_call(ncclAllReduce(data, data, count, ncclBfloat16, ncclSum, comm_, stream_), "all_reduce", -1, count,
+                "bf16 elements");
+  } else if (count > 0) {
+    float* wide = scratch(count);
+    kernels::cuda::bf16_to_f32(device_bf16, wide, count, stream_);
+    finish_call(ncclAllReduce(wide, wide, count, ncclFloat32, ncclSum, comm_, stream_), "all_reduce", -1, count,
+                "bf16 elements");
+    kernels::cuda::f32_to_bf16(wide, device_bf16, count, stream_);
+  }
+  wait_stream("all_reduce", -1, count, "bf16 elements");
+}
+
+void NcclCommunicator::all_gather(const float* send, float* recv, size_t count) {
+  check_usable("all_gather");
+  finish_call(ncclAllGather(send, recv, count, ncclFloat32, comm_, stream_), "all_gather", -1, count,
+              "f32 elements per member");
+  wait_stream("all_gather", -1, count, "f32 elements per member");
+}
+
+void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
+  check_usable("broadcast");
+  TESSERA_CHECK(root >= 0 && root < size_, what("broadcast"), ": root ", root, " is outside the group of ", size_);
+  finish_call(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "broadcast", root, bytes, "bytes");
+  wait_stream("broadcast", root, bytes, "bytes");
+}
+
+void NcclCommunicator::send(const void* data, size_t bytes, int peer, MessageTag tag) {
+  check_usable("send");
+  check_peer(peer, "send");
+  static_cast<void>(tag);
+  finish_call(ncclSend(data, bytes, ncclUint8, peer, comm_, stream_), "send", peer, bytes, "bytes");
+  wait_stream("send", peer, bytes, "bytes");
+}
+
+void NcclCommunicator::recv(void* data, size_t bytes, int peer, MessageTag tag) {
+  check_usable("recv");
+  check_peer(peer, "recv");
+  static_cast<void>(tag);
+  finish_call(ncclRecv(data, bytes, ncclUint8, peer, comm_, stream_), "recv", peer, bytes, "bytes");
+  wait_stream("recv", peer, bytes, "bytes");
+}
+
+void NcclCommunicator::barrier() {
+  // A one-element all-reduce: returns on a member only once every member has reached it.
+  check_usable("barrier");
+  finish_call(ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier", -1, 0,
+              nullptr);
+  wait_stream("barrier", -1, 0, nullptr);
+}
+
+}  // namespace tessera::parallel

@@ -1,0 +1,88 @@
+#pragma once
+// The NCCL backend of Communicator: collectives and point-to-point transfers on *device* memory, enqueued
+// on one CUDA stream. Every member calls each op in the same order, as with every Communicator.
+//
+// Nothing here can hang a rank forever: the communicator runs in NCCL's non-blocking mode, and every wait
+// (initialisation, enqueue, completion) polls NCCL's async error state and the stream under a watchdog.
+// On an NCCL error or a timeout the communicator is aborted (ncclCommAbort) and the op throws a
+// tessera::Error naming the group, the op, this member and the peer; afterwards every op throws.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <string>
+
+#include "parallel/communicator.h"
+#include "parallel/mpi/mpi_communicator.h"
+#include "parallel/nccl/watchdog.h"
+
+namespace tessera::parallel {
+
+struct NcclOptions {
+  WatchdogOptions watchdog;  // timeout of every blocking wait, 30 s by default
+  // The Communicator contract for bf16 all-reduce: accumulate in f32, round once. NCCL's native bf16
+  // reduction rounds after every hop; set false to take it anyway (half the bytes on the wire).
+  bool bf16_accumulate_f32 = true;
+};
+
+class NcclCommunicator final : public Communicator {
+ public:
+  // Collective over `bootstrap`: member 0 creates the NCCL unique id and broadcasts it over MPI; the NCCL
+  // communicator has the same members in the same order and takes bootstrap's name for messages. The
+  // caller has already selected this rank's device (cudaSetDevice); `stream` (not owned) carries every op.
+  NcclCommunicator(Communicator& bootstrap, cudaStream_t stream, NcclOptions options = {});
+  ~NcclCommunicator() override;
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  const std::string& name() const override { return name_; }
+
+  // All pointers are device pointers. Each call returns when the op has completed on the stream.
+  void all_reduce_sum(float* data, size_t count) override;
+  void all_reduce_sum(bf16* data, size_t count) override;
+  void all_gather(const float* send, float* recv, size_t count) override;
+  void broadcast(void* data, size_t bytes, int root) override;
+  // NCCL has no tags: messages between two members arrive in the order they were sent. `tag` is kept
+  // for the interface and for messages.
+  void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
+  void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  void barrier() override;
+
+  // Enqueue without waiting (to overlap with compute); synchronize() then waits under the watchdog.
+  void enqueue_all_reduce_sum(float* data, size_t count);
+  void synchronize();
+
+  bool aborted() const { return aborted_; }
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  ncclComm_t handle() const { return comm_; }
+
+ private:
+  // "NCCL all_reduce on tp group of stage 0" and "member 1 of 2 on device 0, peer 0, 4096 bytes".
+  std::string what(const char* op) const;
+  std::string context(int peer, size_t amount, const char* unit) const;
+  void check_usable(const char* op) const;
+  void check_peer(int peer, const char* op) const;
+  // Waits for a non-blocking NCCL call to be enqueued (ncclInProgress -> ncclSuccess).
+  void finish_call(ncclResult_t result, const char* op, int peer, size_t amount, const char* unit);
+  // Waits for the stream to drain.
+  void wait_stream(const char* op, int peer, size_t amount, const char* unit);
+  void abort_comm() noexcept;
+  float* scratch(size_t count);  // device f32 scratch for bf16 reductions, grown on demand
+
+  std::string name_;
+  int rank_ = 0;
+  int size_ = 1;
+  int device_ = -1;
+  cudaStream_t stream_;
+  NcclOptions options_;
+  ncclComm_t comm_ = nullptr;
+  bool aborted_ = false;
+  float* scratch_ = nullptr;
+  size_t scratch_count_ = 0;
+  float* barrier_word_ = nullptr;
+  std::string pending_op_ = "enqueued op";  // what synchronize() is waiting for, for its messages
+};
+
+}  // namespace tessera::parallel

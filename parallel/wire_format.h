@@ -1,0 +1,77 @@
+#pragma once
+// Little-endian byte writer and bounds-checked reader for control-plane messages.
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/base/error.h"
+
+namespace tessera::parallel {
+
+static_assert(std::endian::native == std::endian::little, "the wire format assumes a little-endian host");
+
+class WireWriter {
+ public:
+  template <class T>
+  void put(T value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    append(&value, sizeof(T));
+  }
+  template <class T>
+  void put_vector(const std::vector<T>& values) {
+    put<uint32_t>(static_cast<uint32_t>(values.size()));
+    append(values.data(), values.size() * sizeof(T));
+  }
+  std::vector<std::byte> take() { return std::move(bytes_); }
+
+ private:
+  void append(const void* data, size_t n) {
+    if (n == 0) return;
+    const size_t old_size = bytes_.size();
+    bytes_.resize(old_size + n);
+    std::memcpy(bytes_.data() + old_size, data, n);
+  }
+  std::vector<std::byte> bytes_;
+};
+
+class WireReader {
+ public:
+  WireReader(std::span<const std::byte> bytes, const char* what) : bytes_(bytes), what_(what) {}
+
+  template <class T>
+  T get() {
+    static_assert(std::is_trivially_copyable_v<T>);
+    require(sizeof(T));
+    T value;
+    std::memcpy(&value, bytes_.data() + offset_, sizeof(T));
+    offset_ += sizeof(T);
+    return value;
+  }
+  template <class T>
+  std::vector<T> get_vector() {
+    const uint32_t count = get<uint32_t>();
+    require(static_cast<size_t>(count) * sizeof(T));
+    std::vector<T> values(count);
+    std::memcpy(values.data(), bytes_.data() + offset_, static_cast<size_t>(count) * sizeof(T));
+    offset_ += static_cast<size_t>(count) * sizeof(T);
+    return values;
+  }
+  bool at_end() const { return offset_ == bytes_.size(); }
+  size_t offset() const { return offset_; }
+
+ private:
+  void require(size_t n) const {
+    TESSERA_CHECK(n <= bytes_.size() - offset_, "truncated ", what_, ": need ", n, " bytes at offset ", offset_,
+                  " of ", bytes_.size());
+  }
+  std::span<const std::byte> bytes_;
+  const char* what_;
+  size_t offset_ = 0;
+};
+
+}  // namespace tessera::parallel
