@@ -9,6 +9,16 @@ if(TESSERA_UID STREQUAL "0")
   list(APPEND TESSERA_MPIRUN_FLAGS --allow-run-as-root)
 endif()
 
+# The default model, as scripts/fetch-model.sh stores it (tests that need it skip or fail with its path named).
+if(DEFINED ENV{TESSERA_MODEL_PATH})
+  set(TESSERA_TEST_MODEL_PATH "$ENV{TESSERA_MODEL_PATH}" CACHE FILEPATH "Model file used by the tests")
+elseif(DEFINED ENV{TESSERA_MODEL_DIR})
+  set(TESSERA_TEST_MODEL_PATH "$ENV{TESSERA_MODEL_DIR}/SmolLM2-135M-Instruct.Q4_1.gguf" CACHE FILEPATH "Model file used by the tests")
+else()
+  set(TESSERA_TEST_MODEL_PATH "$ENV{HOME}/.cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf" CACHE FILEPATH
+      "Model file used by the tests")
+endif()
+
 # tessera_add_gtest(NAME SOURCES ... [LIBS ...] [LABELS ...])
 function(tessera_add_gtest name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   tessera::launcher::CommandAction action;
   tessera::launcher::add_version_command(app, action);
+  tessera::launcher::add_generate_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

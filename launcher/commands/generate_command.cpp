@@ -1,0 +1,132 @@
+// `tessera generate`: one prompt through a multi-rank replica. Every rank runs this command under mpirun; rank 0
+// tokenizes, drives the engine and streams the text; the others follow the leader's step plans.
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "kernels/base/error.h"
+#include "launcher/commands/commands.h"
+#include "launcher/generation_options.h"
+#include "launcher/prompt_builder.h"
+#include "parallel/collective_failure.h"
+#include "parallel/mpi/mpi_communicator.h"
+#include "parallel/mpi/mpi_session.h"
+#include "runtime/engine/replica.h"
+#include "runtime/model/model_tokenizer.h"
+
+namespace tessera::launcher {
+namespace {
+
+// Rank 0 prints what every rank holds: a newcomer sees the layout at work.
+void print_layout(runtime::Replica& replica) {
+  const parallel::Topology& topo = replica.topology();
+  const int n = topo.world_size();
+  const parallel::LayerRange layers = parallel::stage_layers(replica.config().num_layers, topo.pp(), topo.stage());
+  const float mine[4] = {static_cast<float>(layers.begin), static_cast<float>(layers.end),
+                         static_cast<float>(replica.weight_bytes()) / 1e6f,
+                         static_cast<float>(replica.kv_cache_bytes()) / 1e6f};
+  std::vector<float> all(static_cast<size_t>(n) * 4);
+  replica.world().all_gather(mine, all.data(), 4);
+  if (topo.rank() != 0) return;
+  const runtime::ModelConfig& c = replica.config();
+  std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, tp=%d pp=%d\n",
+              c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads,
+              c.vocab_size, n, topo.tp(), topo.pp());
+  for (int r = 0; r < n; ++r) {
+    const float* f = &all[static_cast<size_t>(r) * 4];
+    std::printf("  rank %d: stage %d tp_rank %d, layers %d-%d, weights %.1f MB, KV cache %.1f MB\n", r, r / topo.tp(),
+                r % topo.tp(), static_cast<int>(f[0]), static_cast<int>(f[1]) - 1, static_cast<double>(f[2]),
+                static_cast<double>(f[3]));
+  }
+  std::fflush(stdout);
+}
+
+int run_leader(runtime::Replica& replica, const runtime::Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+               const GenerationOptions& o) {
+  runtime::GenerationRequest request;
+  request.prompt = prompt;
+  request.max_new_tokens = o.max_tokens;
+  request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
+  request.stop_ids = tokenizer.end_of_generation_ids();
+  runtime::IncrementalDetokenizer detokenizer(tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
+  std::printf("--- prompt: %zu tokens; generating up to %d ---\n", prompt.size(), o.max_tokens);
+  std::fflush(stdout);
+  runtime::GenerationResult result;
+  try {
+    result = replica.engine().generate(request, [&](int32_t id) {
+      const std::string text = detokenizer.push(id);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+  } catch (...) {
+    replica.engine().shutdown();  // the followers leave their loop; the error is reported once, here
+    throw;
+  }
+  const std::string tail = detokenizer.flush();
+  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  replica.engine().shutdown();
+  const size_t decoded = result.tokens.size() > 0 ? result.tokens.size() - 1 : 0;
+  std::printf("\n--- %zu tokens, finish reason: %s ---\n", result.tokens.size(), result.finish_reason.c_str());
+  std::printf("prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %zu tokens in %.3f s (%.1f tokens/s)\n",
+              prompt.size(), result.prefill_seconds, static_cast<double>(prompt.size()) / result.prefill_seconds,
+              decoded, result.decode_seconds,
+              result.decode_seconds > 0 ? static_cast<double>(decoded) / result.decode_seconds : 0.0);
+  if (o.show_ids) {
+    std::printf("ids:");
+    for (int32_t id : result.tokens) std::printf(" %d", id);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int run_generate(const CLI::App& cmd, GenerationOptions& o) {
+  parallel::MpiSession mpi(nullptr, nullptr);
+  const int rank = mpi.world_rank();
+  try {
+    auto world = parallel::MpiCommunicator::world();
+    parallel::run_collectively(*world, [&] { resolve_generation_options(cmd, o); });
+    runtime::ReplicaOptions replica_options;
+    replica_options.model = o.model;
+    replica_options.layout = {o.tp, o.pp};
+    replica_options.max_sequence_length = o.max_sequence_length;
+    auto replica = runtime::Replica::create(replica_options);
+
+    std::unique_ptr<runtime::Tokenizer> tokenizer;
+    std::vector<int32_t> prompt;
+    parallel::run_collectively(replica->world(), [&] {
+      if (rank != 0) return;
+      tokenizer = runtime::load_model_tokenizer(o.model);
+      prompt = build_prompt(*tokenizer, o);
+      TESSERA_CHECK(static_cast<int64_t>(prompt.size()) + o.max_tokens <= replica->max_sequence_length(), "prompt of ",
+                    prompt.size(), " tokens plus --max-tokens ", o.max_tokens, " exceeds the maximum sequence length ",
+                    replica->max_sequence_length(), " (raise --max-seq-len)");
+    });
+    print_layout(*replica);
+    if (rank != 0) {
+      try {
+        replica->engine().follow();
+      } catch (const std::exception& e) {
+        // The leader is waiting on this rank: end the whole job rather than leave it hanging.
+        std::fprintf(stderr, "tessera: error on rank %d: %s\n", rank, e.what());
+        std::fflush(stderr);
+        parallel::MpiSession::abort_world(1);
+      }
+      return 0;
+    }
+    return run_leader(*replica, *tokenizer, prompt, o);
+  } catch (const parallel::CollectiveFailure& e) {
+    if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("generate", "Generate text from one prompt on a multi-rank replica (run under mpirun)");
+  auto options = std::make_shared<GenerationOptions>();
+  add_generation_flags(*cmd, *options);
+  cmd->callback([&action, cmd, options] { action = [cmd, options] { return run_generate(*cmd, *options); }; });
+}
+
+}  // namespace tessera::launcher

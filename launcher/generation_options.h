@@ -1,0 +1,35 @@
+#pragma once
+// Options of `tessera generate`, from a YAML config file (configs/*.yaml) overridden by command-line flags.
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+
+namespace tessera::launcher {
+
+struct GenerationOptions {
+  std::string config_file;
+  std::string model;
+  std::string backend = "cpu";
+  int tp = 1;
+  int pp = 1;
+  std::string prompt;
+  std::string system_prompt;
+  bool chat = false;
+  int max_tokens = 64;
+  float temperature = 0.0f;
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  unsigned long long seed = 0;
+  int max_sequence_length = 0;
+  bool show_ids = false;
+};
+
+// Registers the flags on `cmd`, writing into `options`.
+void add_generation_flags(CLI::App& cmd, GenerationOptions& options);
+// Fills the fields that the command line left unset from options.config_file (if any), then validates.
+// Throws tessera::Error naming the file and key on a bad config.
+void resolve_generation_options(const CLI::App& cmd, GenerationOptions& options);
+
+}  // namespace tessera::launcher

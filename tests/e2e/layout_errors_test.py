@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Wrong layouts and missing files end every rank with one clear message from rank 0 and a non-zero exit, never a
+hang. Each case runs the real `tessera generate` under mpirun with a timeout.
+
+Usage: layout_errors_test.py TESSERA_BINARY MODEL_PATH TINY_MODEL_DIR
+"""
+import os
+import subprocess
+import sys
+
+TIMEOUT_S = 120
+
+
+def mpirun(np):
+    cmd = ["mpirun", "--oversubscribe", "-np", str(np)]
+    if os.geteuid() == 0:
+        cmd.insert(1, "--allow-run-as-root")
+    return cmd
+
+
+def main():
+    binary, model, tiny = sys.argv[1], sys.argv[2], sys.argv[3]
+    cases = [
+        # (name, ranks, args, expected substring of the one error line)
+        ("tp does not divide heads", 2, ["--model", model, "--tp", "2", "--pp", "1"],
+         "tp=2 does not divide the model's 9 attention heads"),
+        ("world size != tp * pp", 4, ["--model", model, "--tp", "3", "--pp", "2"],
+         "the layout tp=3 pp=2 needs 6 ranks but the MPI world has 4"),
+        ("more stages than layers", 5, ["--model", tiny, "--tp", "1", "--pp", "5"],
+         "cannot split 4 layers over pp=5 pipeline stages"),
+        ("missing model file", 3, ["--model", "/nonexistent/model.gguf", "--tp", "1", "--pp", "3"],
+         "/nonexistent/model.gguf does not exist"),
+        ("truncated model file", 2, ["--model", "@TRUNCATED@", "--tp", "1", "--pp", "2"],
+         "truncated.gguf"),
+    ]
+    truncated = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tessera-e2e-{os.getpid()}-truncated.gguf")
+    with open(model, "rb") as src, open(truncated, "wb") as dst:
+        dst.write(src.read(1 << 20))  # the header and part of the tensor data: offsets now point past the end
+    failures = 0
+    try:
+        for name, np, args, expected in cases:
+            args = [truncated if a == "@TRUNCATED@" else a for a in args]
+            cmd = mpirun(np) + [binary, "generate", "--prompt", "hello", "--max-tokens", "4"] + args
+            try:
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                print(f"FAIL {name}: no exit within {TIMEOUT_S} s (a hang)")
+                failures += 1
+                continue
+            output = run.stdout + run.stderr
+            errors = [line for line in output.splitlines() if line.startswith("tessera: error")]
+            problems = []
+            if run.returncode == 0:
+                problems.append("exit code 0")
+            if len(errors) != 1:
+                problems.append(f"{len(errors)} error lines instead of one")
+            elif expected not in errors[0]:
+                problems.append(f"error line lacks {expected!r}")
+            if problems:
+                print(f"FAIL {name}: {'; '.join(problems)}\n--- output ---\n{output}\n--------------")
+                failures += 1
+            else:
+                print(f"ok   {name}: exit {run.returncode}: {errors[0]}")
+    finally:
+        os.unlink(truncated)
+    print(f"{len(cases) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
