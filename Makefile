@@ -2,6 +2,8 @@
 #   make demo   install dependencies, build, fetch the default model, run a multi-rank generation
 #   make test   install dependencies, build, fetch the default model, run every test (CTest)
 BUILD_DIR ?= build
+FUZZ_BUILD_DIR ?= $(CURDIR)/build-fuzz
+FUZZ_SECONDS ?= 30
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -17,7 +19,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: demo test deps build model fuzz clean
+.PHONY: demo test deps build model vocabs fuzz-build fuzz clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -25,8 +27,16 @@ deps:
 model: deps
 	bash scripts/fetch-model.sh >/dev/null
 
+# Vocabulary-only GGUF files (Llama-2 SentencePiece, Llama-3, Qwen2) for the tokenizer golden tests.
+vocabs: deps
+	bash scripts/fetch-vocabs.sh
+
+# The clang + ASan/UBSan build of the libFuzzer targets that the fuzz.* tests run.
+fuzz-build: deps
+	BUILD_DIR=$(FUZZ_BUILD_DIR) JOBS=$(JOBS) bash scripts/run-fuzzers.sh --build-only
+
 build: deps
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) $(TEST_CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build model
@@ -34,11 +44,12 @@ demo: build model
 	  --model "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" --tp $(DEMO_TP) --pp $(DEMO_PP) \
 	  --chat --prompt "$(DEMO_PROMPT)" --max-tokens $(DEMO_TOKENS)
 
-test: build model
+test: TEST_CMAKE_FLAGS = -DTESSERA_FUZZ_BUILD_DIR=$(FUZZ_BUILD_DIR) -DTESSERA_FUZZ_SECONDS=$(FUZZ_SECONDS)
+test: fuzz-build build model vocabs
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 fuzz: deps
-	bash scripts/run-fuzzers.sh
+	BUILD_DIR=$(FUZZ_BUILD_DIR) bash scripts/run-fuzzers.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD_DIR)

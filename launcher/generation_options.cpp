@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/packed_matrix.h"
 
 namespace tessera::launcher {
 namespace {
@@ -39,6 +40,8 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--prompt", o.prompt, "Prompt text (the user message with --chat)");
   cmd.add_option("--system", o.system_prompt, "System message (with --chat)");
   cmd.add_flag("--chat", o.chat, "Apply the model's chat template to the prompt");
+  cmd.add_option("--chat-template", o.chat_template,
+                 "Chat template family instead of the one detected from the model: chatml, llama3, llama2, mistral");
   cmd.add_option("--max-tokens", o.max_tokens, "Maximum number of new tokens");
   cmd.add_option("--temperature", o.temperature, "Sampling temperature (0: greedy)");
   cmd.add_option("--top-k", o.top_k, "Top-k filter (0: off)");
@@ -47,6 +50,10 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--seed", o.seed, "Sampling seed");
   cmd.add_option("--max-seq-len", o.max_sequence_length, "KV cache length per sequence (0: model's, at most 4096)");
   cmd.add_flag("--show-ids", o.show_ids, "Also print the generated token ids");
+  cmd.add_option("--weight-dtype", o.weight_dtype,
+                 "How the projection matrices are kept: f32 (exact, default), bf16 or q8_0 (fewer bytes, faster decode, "
+                 "not bit-faithful to the f32 model)");
+  cmd.add_flag("--ignore-eos", o.ignore_eos, "Do not stop at end-of-generation tokens: always make --max-tokens");
 }
 
 void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
@@ -60,6 +67,8 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
     TESSERA_CHECK(root.IsMap(), "config ", o.config_file, " is not a YAML mapping");
     take(root, "model", cmd, "--model", o.model, o.config_file);
     take(root, "backend", cmd, "--backend", o.backend, o.config_file);
+    take(root, "chat_template", cmd, "--chat-template", o.chat_template, o.config_file);
+    take(root, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype, o.config_file);
     const YAML::Node parallel = root["parallel"];
     take(parallel, "tp", cmd, "--tp", o.tp, o.config_file);
     take(parallel, "pp", cmd, "--pp", o.pp, o.config_file);
@@ -81,6 +90,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   TESSERA_CHECK(o.top_p > 0.0f && o.top_p <= 1.0f, "--top-p must be in (0, 1], got ", o.top_p);
   TESSERA_CHECK(o.min_p >= 0.0f && o.min_p <= 1.0f, "--min-p must be in [0, 1], got ", o.min_p);
   TESSERA_CHECK(o.top_k >= 0, "--top-k must be >= 0, got ", o.top_k);
+  kernels::cpu::parse_weight_format(o.weight_dtype);  // throws naming the accepted values
 }
 
 }  // namespace tessera::launcher

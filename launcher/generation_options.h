@@ -16,6 +16,7 @@ struct GenerationOptions {
   std::string prompt;
   std::string system_prompt;
   bool chat = false;
+  std::string chat_template;  // family override: chatml, llama3, llama2, mistral
   int max_tokens = 64;
   float temperature = 0.0f;
   int top_k = 0;
@@ -24,6 +25,8 @@ struct GenerationOptions {
   unsigned long long seed = 0;
   int max_sequence_length = 0;
   bool show_ids = false;
+  bool ignore_eos = false;  // keep generating past end-of-generation tokens (benchmarks)
+  std::string weight_dtype = "f32";  // f32 | bf16 | q8_0: how the projection matrices are kept in memory
 };
 
 // Registers the flags on `cmd`, writing into `options`.

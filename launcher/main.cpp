@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   tessera::launcher::CommandAction action;
   tessera::launcher::add_version_command(app, action);
   tessera::launcher::add_generate_command(app, action);
+  tessera::launcher::add_inspect_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -13,5 +13,6 @@ using CommandAction = std::function<int()>;
 // Each adder creates its subcommand and, when that subcommand is chosen, stores its action in `action`.
 void add_version_command(CLI::App& app, CommandAction& action);
 void add_generate_command(CLI::App& app, CommandAction& action);
+void add_inspect_command(CLI::App& app, CommandAction& action);
 
 }  // namespace tessera::launcher

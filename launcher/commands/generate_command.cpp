@@ -47,7 +47,7 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer& tokenizer, c
   request.prompt = prompt;
   request.max_new_tokens = o.max_tokens;
   request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
-  request.stop_ids = tokenizer.end_of_generation_ids();
+  if (!o.ignore_eos) request.stop_ids = tokenizer.end_of_generation_ids();
   runtime::IncrementalDetokenizer detokenizer(tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
   std::printf("--- prompt: %zu tokens; generating up to %d ---\n", prompt.size(), o.max_tokens);
   std::fflush(stdout);
@@ -89,6 +89,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     replica_options.model = o.model;
     replica_options.layout = {o.tp, o.pp};
     replica_options.max_sequence_length = o.max_sequence_length;
+    replica_options.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
     auto replica = runtime::Replica::create(replica_options);
 
     std::unique_ptr<runtime::Tokenizer> tokenizer;

@@ -65,7 +65,7 @@ std::string Shape::to_string() const {
 void Tensor::FreeAligned::operator()(std::byte* p) const { std::free(p); }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(shape) {
-  const size_t bytes = nbytes();
+  const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
   const size_t rounded = (bytes + 63) / 64 * 64;
   auto* memory = static_cast<std::byte*>(std::aligned_alloc(64, rounded == 0 ? 64 : rounded));
   TESSERA_CHECK(memory != nullptr, "out of host memory allocating a ", dtype_name(dtype), " tensor of shape ",

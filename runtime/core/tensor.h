@@ -19,7 +19,8 @@ class Tensor {
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int64_t numel() const { return shape_.numel(); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  // A default-constructed (empty) tensor holds no memory: 0 bytes, although its rank-0 shape counts 1 element.
+  size_t nbytes() const { return empty() ? 0 : static_cast<size_t>(numel()) * dtype_size(dtype_); }
   bool empty() const { return data_ == nullptr; }
 
   void* raw() { return data_.get(); }

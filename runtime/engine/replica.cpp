@@ -45,7 +45,8 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     cache.head_dim = config.head_dim;
 
     StageWeights weights =
-        load_stage_weights(*source.weights, config, shard, layers, topo.is_first_stage(), topo.is_last_stage());
+        load_stage_weights(*source.weights, config, shard, layers, topo.is_first_stage(), topo.is_last_stage(),
+                           options.weight_format);
     replica->weight_bytes_ = weights.bytes();
     replica->kv_cache_bytes_ = cache.bytes();
     replica->max_sequence_length_ = max_len;

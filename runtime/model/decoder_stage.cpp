@@ -7,7 +7,6 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/embedding.h"
-#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/norm.h"
 
 namespace tessera::runtime {
@@ -90,8 +89,7 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
   float* attn = attn_.data<float>();
 
   k::rms_norm(hidden.data<float>(), w.attn_norm.data<float>(), normed, tokens, dim, config_.rms_norm_eps);
-  k::matmul_transposed(normed, w.qkv.data<float>(), qkv, tokens, qkv_width, dim,
-                       w.qkv_bias.empty() ? nullptr : w.qkv_bias.data<float>());
+  w.qkv.matmul_transposed(normed, qkv, tokens, w.qkv_bias.empty() ? nullptr : w.qkv_bias.data<float>());
   float* q = qkv;
   float* key = qkv + q_heads * hd;
   float* value = qkv + (q_heads + kv_heads) * hd;
@@ -110,7 +108,7 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
   }
   // Row-parallel output projection: partial sums over this rank's heads, completed by the all-reduce.
   float* projected = projected_.data<float>();
-  k::matmul_transposed(attn, w.attn_output.data<float>(), projected, tokens, dim, q_heads * hd);
+  w.attn_output.matmul_transposed(attn, projected, tokens);
   if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
   float* h = hidden.data<float>();
   for (int64_t i = 0; i < tokens * dim; ++i) h[i] += projected[i];
@@ -121,10 +119,10 @@ void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
   const int64_t dim = config_.hidden_size, ffn = shard_.local_ffn();
   float* normed = normed_.data<float>();
   k::rms_norm(hidden.data<float>(), w.ffn_norm.data<float>(), normed, tokens, dim, config_.rms_norm_eps);
-  k::matmul_transposed(normed, w.gate_up.data<float>(), gate_up_.data<float>(), tokens, 2 * ffn, dim);
+  w.gate_up.matmul_transposed(normed, gate_up_.data<float>(), tokens);
   k::silu_and_mul(gate_up_.data<float>(), act_.data<float>(), tokens, ffn);
   float* projected = projected_.data<float>();
-  k::matmul_transposed(act_.data<float>(), w.down.data<float>(), projected, tokens, dim, ffn);
+  w.down.matmul_transposed(act_.data<float>(), projected, tokens);
   if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
   float* h = hidden.data<float>();
   for (int64_t i = 0; i < tokens * dim; ++i) h[i] += projected[i];
@@ -146,7 +144,7 @@ void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows
   Tensor local_logits(DType::F32, {n, stride});
   if (local > 0) {
     Tensor partial(DType::F32, {n, local});
-    k::matmul_transposed(selected.data<float>(), weights_.lm_head.data<float>(), partial.data<float>(), n, local, dim);
+    weights_.lm_head.matmul_transposed(selected.data<float>(), partial.data<float>(), n);
     for (int64_t i = 0; i < n; ++i) {
       std::memcpy(local_logits.data<float>() + i * stride, partial.data<float>() + i * local, local * sizeof(float));
     }

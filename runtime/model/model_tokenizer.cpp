@@ -3,6 +3,7 @@
 #include "kernels/base/error.h"
 #include "runtime/model/gguf_file.h"
 #include "runtime/tokenizer/tokenizer_spec_gguf.h"
+#include "runtime/tokenizer/tokenizer_spec_hf.h"
 
 namespace tessera::runtime {
 
@@ -11,7 +12,12 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const std::filesystem::path& mod
   if (model.extension() == ".gguf") {
     return std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(*GgufFile::open(model)));
   }
-  fail("no tokenizer for ", model.string(), ": Hugging Face tokenizer.json directories are not supported yet");
+  const std::filesystem::path json = model / "tokenizer.json";
+  TESSERA_CHECK(std::filesystem::is_directory(model) && std::filesystem::exists(json), "no tokenizer for ",
+                model.string(), ": expected a .gguf file or a directory with tokenizer.json");
+  const std::filesystem::path config = model / "tokenizer_config.json";
+  return std::make_unique<Tokenizer>(tokenizer_spec_from_hf_json(
+      json, std::filesystem::exists(config) ? std::optional<std::filesystem::path>(config) : std::nullopt));
 }
 
 }  // namespace tessera::runtime

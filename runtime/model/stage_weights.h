@@ -1,9 +1,12 @@
 #pragma once
-// The weights one rank holds: its pipeline stage's layers, sliced for its tensor-parallel shard, in f32, in the
-// fused layouts the decoder computes with. Loaded straight from the model file (GGUF or safetensors): each
-// rank reads only its rows / columns, no offline conversion.
+// The weights one rank holds: its pipeline stage's layers, sliced for its tensor-parallel shard, in the fused
+// layouts the decoder computes with. Loaded straight from the model file (GGUF or safetensors): each rank reads
+// only its rows / columns, no offline conversion. Vectors and the embedding are f32; the projection matrices are
+// f32 too by default (the exact reference) or, on request, packed to bf16 / q8_0 to cut the bytes each decode
+// step streams (kernels/cpu/packed_matrix.h).
 #include <vector>
 
+#include "kernels/cpu/packed_matrix.h"
 #include "parallel/topology.h"
 #include "runtime/core/tensor.h"
 #include "runtime/model/model_config.h"
@@ -12,14 +15,16 @@
 
 namespace tessera::runtime {
 
+using WeightMatrix = kernels::cpu::PackedMatrix;  // [out, in], f32 or packed
+
 struct LayerWeights {
-  Tensor attn_norm;    // [hidden]
-  Tensor qkv;          // [(q_local + 2 * kv_local) * head_dim, hidden]: this rank's Q rows, then K, then V
-  Tensor qkv_bias;     // [(q_local + 2 * kv_local) * head_dim], or empty when the model has no QKV bias
-  Tensor attn_output;  // [hidden, q_local * head_dim] (row-parallel: input columns of this rank's heads)
-  Tensor ffn_norm;     // [hidden]
-  Tensor gate_up;      // [2 * ffn_local, hidden]: gate rows, then up rows
-  Tensor down;         // [hidden, ffn_local] (row-parallel)
+  Tensor attn_norm;          // [hidden]
+  WeightMatrix qkv;          // [(q_local + 2 * kv_local) * head_dim, hidden]: this rank's Q rows, then K, then V
+  Tensor qkv_bias;           // [(q_local + 2 * kv_local) * head_dim], or empty when the model has no QKV bias
+  WeightMatrix attn_output;  // [hidden, q_local * head_dim] (row-parallel: input columns of this rank's heads)
+  Tensor ffn_norm;           // [hidden]
+  WeightMatrix gate_up;      // [2 * ffn_local, hidden]: gate rows, then up rows
+  WeightMatrix down;         // [hidden, ffn_local] (row-parallel)
 };
 
 struct StageWeights {
@@ -27,13 +32,16 @@ struct StageWeights {
   std::vector<LayerWeights> layer;  // layer[i] is model layer layers.begin + i
   Tensor embedding;                 // first stage: [local_vocab, hidden]; else empty
   Tensor output_norm;               // last stage: [hidden]; else empty
-  Tensor lm_head;                   // last stage: [local_vocab, hidden] (the embedding when tied); else empty
+  WeightMatrix lm_head;             // last stage: [local_vocab, hidden] (the embedding when tied); else empty
 
   size_t bytes() const;
 };
 
+// matrix_format: how the projection matrices and the LM head are kept. A q8_0 matrix whose rows are not whole
+// blocks of 32 (an odd tensor-parallel slice) stays f32.
 StageWeights load_stage_weights(const WeightSource& source, const ModelConfig& config,
                                 const TensorParallelShard& shard, parallel::LayerRange layers, bool first_stage,
-                                bool last_stage);
+                                bool last_stage,
+                                kernels::cpu::WeightFormat matrix_format = kernels::cpu::WeightFormat::kF32);
 
 }  // namespace tessera::runtime

@@ -29,6 +29,9 @@ struct TokenizerSpec {
   bool add_eos = false;
   bool add_space_prefix = false;     // SentencePiece: prepend "▁" to the text
   std::optional<std::string> chat_template;  // Jinja text from the model's metadata, if any
+  // Explicit split regexes (from a tokenizer.json pre_tokenizer); when empty, pre_tokenizer names them.
+  std::vector<std::string> pre_regexes;
+  bool ignore_merges = false;        // BPE: a piece that is a whole token is taken as is (HF ignore_merges)
 };
 
 }  // namespace tessera::runtime

@@ -1,11 +1,13 @@
 #pragma once
 // Helpers for tests of the CUDA backend: whether a GPU is present (tests skip, never pass, without one)
 // and a small device buffer that copies to and from host vectors.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <vector>
 
+#include "kernels/base/half.h"
 #include "kernels/cuda/cuda_check.h"
 
 namespace tessera::testing_support {
@@ -19,6 +21,11 @@ inline int gpu_count() {
   }
   return count;
 }
+
+// tessera::bf16 (host) and __nv_bfloat16 (CUDA) are the same 16 bits.
+static_assert(sizeof(bf16) == sizeof(__nv_bfloat16));
+inline __nv_bfloat16* nv(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
+inline const __nv_bfloat16* nv(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
 
 template <class T>
 class DeviceBuffer {

@@ -1,0 +1,109 @@
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/base/error.h"
+#include "kernels/cpu/vector_ops.h"
+
+namespace tessera::kernels::cpu {
+namespace {
+
+// Checks the cache view, the range [start, start + n) and every block id that range needs.
+void check_common(const char* op, const KvCacheView& cache, const int32_t* block_table, int64_t table_len,
+                  int64_t start, int64_t n) {
+  TESSERA_CHECK(cache.k != nullptr && cache.v != nullptr, op, ": null K or V cache");
+  TESSERA_CHECK(cache.num_blocks > 0 && cache.block_size > 0 && cache.kv_heads > 0 && cache.head_dim > 0, op,
+                ": bad cache shape [", cache.num_blocks, ", ", cache.block_size, ", ", cache.kv_heads, ", ",
+                cache.head_dim, "]");
+  TESSERA_CHECK(start >= 0 && n >= 0 && table_len >= 0, op, ": negative start ", start, ", n ", n, " or table length ",
+                table_len);
+  const int64_t blocks_needed = (start + n + cache.block_size - 1) / cache.block_size;
+  TESSERA_CHECK(blocks_needed <= table_len, op, ": positions [0, ", start + n, ") need ", blocks_needed, " blocks of ",
+                cache.block_size, " but the block table has ", table_len);
+  TESSERA_CHECK(blocks_needed == 0 || block_table != nullptr, op, ": null block table");
+  for (int64_t b = 0; b < blocks_needed; ++b) {
+    TESSERA_CHECK(block_table[b] >= 0 && block_table[b] < cache.num_blocks, op, ": block table entry ", b, " is block ",
+                  block_table[b], ", outside the cache's [0, ", cache.num_blocks, ")");
+  }
+}
+
+// Offset of (position, kv head) in a cache tensor, through the block table.
+int64_t slot_offset(const KvCacheView& cache, const int32_t* block_table, int64_t position, int64_t kv_head) {
+  const int64_t block = block_table[position / cache.block_size];
+  const int64_t slot = block * cache.block_size + position % cache.block_size;
+  return (slot * cache.kv_heads + kv_head) * cache.head_dim;
+}
+
+// One query head of one token over positions [0, context): two passes, scores then the weighted sum of values.
+void attend_head(const KvCacheView& cache, const int32_t* block_table, int64_t kv_head, int64_t context, const float* q,
+                 float scale, float* scores, float* out) {
+  const int64_t dim = cache.head_dim;
+  const int64_t row_stride = cache.kv_heads * dim;  // floats between consecutive slots of one block
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t first = 0; first < context; first += cache.block_size) {
+    const float* k = cache.k + slot_offset(cache, block_table, first, kv_head);
+    const int64_t count = std::min(cache.block_size, context - first);
+    for (int64_t s = 0; s < count; ++s) {
+      const float score = detail::dot(q, k + s * row_stride, dim) * scale;
+      scores[first + s] = score;
+      max_score = std::max(max_score, score);
+    }
+  }
+  // Numerically stable softmax: exp(score - max) is at most 1 and the largest term is exactly 1.
+  float total = 0.0f;
+  for (int64_t j = 0; j < context; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    total += scores[j];
+  }
+  std::fill(out, out + dim, 0.0f);
+  for (int64_t first = 0; first < context; first += cache.block_size) {
+    const float* v = cache.v + slot_offset(cache, block_table, first, kv_head);
+    const int64_t count = std::min(cache.block_size, context - first);
+    for (int64_t s = 0; s < count; ++s) detail::axpy(scores[first + s], v + s * row_stride, out, dim);
+  }
+  const float inv_total = 1.0f / total;
+  for (int64_t d = 0; d < dim; ++d) out[d] *= inv_total;
+}
+
+}  // namespace
+
+void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+              const float* k, int64_t k_token_stride, const float* v, int64_t v_token_stride) {
+  check_common("write_kv", cache, block_table, table_len, start, n);
+  const int64_t row = cache.kv_heads * cache.head_dim;
+  TESSERA_CHECK(n == 0 || (k != nullptr && v != nullptr), "write_kv: null k or v input");
+  TESSERA_CHECK(k_token_stride >= row && v_token_stride >= row, "write_kv: token strides ", k_token_stride, " / ",
+                v_token_stride, " are smaller than kv_heads * head_dim = ", row);
+  for (int64_t t = 0; t < n; ++t) {
+    // The kv heads of one position are contiguous in the cache, so each token is one copy per tensor.
+    const int64_t offset = slot_offset(cache, block_table, start + t, 0);
+    std::copy(k + t * k_token_stride, k + t * k_token_stride + row, cache.k + offset);
+    std::copy(v + t * v_token_stride, v + t * v_token_stride + row, cache.v + offset);
+  }
+}
+
+void attention(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+               const float* q, int64_t q_token_stride, int64_t heads, float scale, float* out,
+               int64_t out_token_stride) {
+  check_common("attention", cache, block_table, table_len, start, n);
+  TESSERA_CHECK(heads > 0 && heads % cache.kv_heads == 0, "attention: ", heads,
+                " query heads are not a positive multiple of ", cache.kv_heads, " kv heads");
+  const int64_t width = heads * cache.head_dim;
+  TESSERA_CHECK(q_token_stride >= width && out_token_stride >= width, "attention: token strides ", q_token_stride,
+                " (q) / ", out_token_stride, " (out) are smaller than heads * head_dim = ", width);
+  TESSERA_CHECK(n == 0 || (q != nullptr && out != nullptr), "attention: null q or out");
+  const int64_t group = heads / cache.kv_heads;
+  std::vector<float> scores(static_cast<size_t>(start + n));
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t context = start + t + 1;  // causal: the token sees itself and everything before it
+    for (int64_t h = 0; h < heads; ++h) {
+      attend_head(cache, block_table, h / group, context, q + t * q_token_stride + h * cache.head_dim, scale,
+                  scores.data(), out + t * out_token_stride + h * cache.head_dim);
+    }
+  }
+}
+
+}  // namespace tessera::kernels::cpu

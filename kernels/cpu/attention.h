@@ -1,0 +1,41 @@
+#pragma once
+// Causal grouped-query attention over a paged KV cache on the CPU, in f32.
+//
+// The runtime owns the cache memory; the kernels see one layer of it through KvCacheView. A sequence's tokens
+// live in fixed-size blocks: position p of a sequence is slot p % block_size of block block_table[p / block_size].
+// Query head h reads KV head h / (heads / kv_heads) (GQA; heads == kv_heads is plain multi-head attention).
+#include <cstdint>
+
+namespace tessera::kernels::cpu {
+
+// One layer's K and V caches, each [num_blocks, block_size, kv_heads, head_dim] row-major and contiguous.
+struct KvCacheView {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t num_blocks = 0;
+  int64_t block_size = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// Stores the keys and values of n new tokens at sequence positions [start, start + n).
+//   block_table: [table_len] block ids of the sequence, covering at least start + n positions.
+//   k, v: [n, kv_heads, head_dim], token rows k_token_stride / v_token_stride floats apart (>= kv_heads *
+//         head_dim; a fused QKV buffer passes its full row width).
+// Throws tessera::Error when the table is too short, a block id is outside [0, num_blocks), or sizes disagree.
+void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+              const float* k, int64_t k_token_stride, const float* v, int64_t v_token_stride);
+
+// For the n query tokens at positions start .. start + n - 1 (their K/V already written), token t attends to
+// positions [0, start + t]:  out = softmax(q · kᵀ * scale) · v, per query head.
+//   block_table: [table_len] as for write_kv, covering start + n positions.
+//   q:   [n, heads, head_dim], token rows q_token_stride floats apart (>= heads * head_dim).
+//   out: [n, heads, head_dim], token rows out_token_stride floats apart; must not overlap q or the cache.
+// scale is usually 1 / sqrt(head_dim). Prefill is n > 1 (start 0, or > 0 for a chunked prefill or a prefix
+// already cached); decode is n == 1. Throws tessera::Error as write_kv, and when heads is not a multiple of
+// kv_heads.
+void attention(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+               const float* q, int64_t q_token_stride, int64_t heads, float scale, float* out,
+               int64_t out_token_stride);
+
+}  // namespace tessera::kernels::cpu

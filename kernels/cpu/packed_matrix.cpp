@@ -1,0 +1,178 @@
+#include "kernels/cpu/packed_matrix.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+#include "kernels/base/error.h"
+#include "kernels/base/half.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/packed_dot.h"
+#include "kernels/cpu/parallel_for.h"
+
+namespace tessera::kernels::cpu {
+namespace {
+
+std::atomic<bool> simd_enabled{true};
+
+// Rows of w per parallel chunk in the GEMV: enough work (>= ~16K weights) to be worth a thread's wake-up.
+int64_t gemv_min_rows(int64_t cols) { return std::max<int64_t>(1, (16 * 1024) / std::max<int64_t>(cols, 1)); }
+
+// Rows of w widened per tile in the prefill path: ~1 MB of f32, a whole number of BLAS panels.
+int64_t tile_rows(int64_t cols) { return std::clamp<int64_t>((256 * 1024) / std::max<int64_t>(cols, 1), 16, 512); }
+
+// llama.cpp's Q8_0 rule: scale = max|w| / 127, q = round(w / scale).
+void quantize_q8_block(const float* w, int8_t* q, float* scale) {
+  float amax = 0.0f;
+  for (int i = 0; i < kQ8BlockSize; ++i) amax = std::max(amax, std::fabs(w[i]));
+  const float d = amax / 127.0f;
+  const float inverse = d > 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < kQ8BlockSize; ++i) q[i] = static_cast<int8_t>(std::nearbyint(w[i] * inverse));
+  *scale = d;
+}
+
+}  // namespace
+
+std::string_view weight_format_name(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::kF32: return "f32";
+    case WeightFormat::kBF16: return "bf16";
+    case WeightFormat::kQ8_0: return "q8_0";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(std::string_view name) {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0}) {
+    if (name == weight_format_name(f)) return f;
+  }
+  fail("unknown weight format '", name, "' (expected f32, bf16 or q8_0)");
+}
+
+bool set_packed_simd_enabled(bool enabled) { return simd_enabled.exchange(enabled); }
+bool packed_simd_active() { return simd_enabled.load() && packed::cpu_has_avx2_fma(); }
+
+PackedMatrix::PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format)
+    : format_(format), rows_(rows), cols_(cols) {
+  TESSERA_CHECK(rows >= 0 && cols >= 0, "PackedMatrix: negative shape [", rows, ", ", cols, "]");
+  TESSERA_CHECK(static_cast<int64_t>(w.size()) == rows * cols, "PackedMatrix: ", w.size(), " values for a [", rows,
+                ", ", cols, "] matrix");
+  TESSERA_CHECK(rows <= std::numeric_limits<int>::max() && cols <= std::numeric_limits<int>::max(),
+                "PackedMatrix: shape [", rows, ", ", cols, "] too large for BLAS");
+  const int64_t n = rows * cols;
+  switch (format) {
+    case WeightFormat::kF32:
+      f32_ = std::move(w);
+      break;
+    case WeightFormat::kBF16:
+      bf16_.resize(static_cast<size_t>(n));
+      parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) bf16_[i] = float_to_bf16(w[i]).bits;
+      });
+      break;
+    case WeightFormat::kQ8_0: {
+      TESSERA_CHECK(cols % kQ8BlockSize == 0, "PackedMatrix: q8_0 needs a row length divisible by ", kQ8BlockSize,
+                    ", got [", rows, ", ", cols, "]");
+      q8_.resize(static_cast<size_t>(n));
+      q8_scale_.resize(static_cast<size_t>(n / kQ8BlockSize));
+      parallel_for(n / kQ8BlockSize, 1 << 11, [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          quantize_q8_block(w.data() + b * kQ8BlockSize, q8_.data() + b * kQ8BlockSize, q8_scale_.data() + b);
+        }
+      });
+      break;
+    }
+  }
+}
+
+size_t PackedMatrix::bytes() const {
+  return f32_.size() * sizeof(float) + bf16_.size() * sizeof(uint16_t) + q8_.size() + q8_scale_.size() * sizeof(float);
+}
+
+const float* PackedMatrix::f32() const {
+  TESSERA_CHECK(format_ == WeightFormat::kF32, "PackedMatrix::f32() on a ", weight_format_name(format_), " matrix");
+  return f32_.data();
+}
+
+void PackedMatrix::unpack_row(int64_t r, float* out) const {
+  TESSERA_CHECK(r >= 0 && r < rows_, "PackedMatrix::unpack_row: row ", r, " outside [0, ", rows_, ")");
+  switch (format_) {
+    case WeightFormat::kF32:
+      std::copy_n(f32_.data() + r * cols_, cols_, out);
+      break;
+    case WeightFormat::kBF16:
+      for (int64_t i = 0; i < cols_; ++i) out[i] = bf16_to_float(bf16{bf16_[r * cols_ + i]});
+      break;
+    case WeightFormat::kQ8_0: {
+      const int8_t* q = q8_.data() + r * cols_;
+      const float* scale = q8_scale_.data() + r * (cols_ / kQ8BlockSize);
+      for (int64_t i = 0; i < cols_; ++i) out[i] = scale[i / kQ8BlockSize] * static_cast<float>(q[i]);
+      break;
+    }
+  }
+}
+
+void PackedMatrix::gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
+  const bool simd = packed_simd_active();
+  const int64_t k = cols_, blocks = cols_ / kQ8BlockSize;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    // The weight row stays in L1 while every row of x takes its dot product with it.
+    for (int64_t i = 0; i < m; ++i) {
+      float& out = y[i * rows_ + r];
+      if (format_ == WeightFormat::kBF16) {
+        const uint16_t* w = bf16_.data() + r * k;
+        out += simd ? packed::dot_bf16_avx2(x + i * k, w, k) : packed::dot_bf16_scalar(x + i * k, w, k);
+      } else {
+        const int8_t* q = q8_.data() + r * k;
+        const float* s = q8_scale_.data() + r * blocks;
+        out += simd ? packed::dot_q8_avx2(x + i * k, q, s, k) : packed::dot_q8_scalar(x + i * k, q, s, k);
+      }
+    }
+  }
+}
+
+void PackedMatrix::tiled_gemm(const float* x, float* y, int64_t m) const {
+  const int64_t tile = std::min(rows_, tile_rows(cols_));
+  std::vector<float> widened(static_cast<size_t>(tile * cols_));
+  for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
+    const int64_t count = std::min(tile, rows_ - r0);
+    parallel_for(count, 8, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) unpack_row(r0 + r, widened.data() + r * cols_);
+    });
+    // y[:, r0:r0+count] += x · tileᵀ, written in place through BLAS's leading dimension.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(count),
+                static_cast<int>(cols_), 1.0f, x, static_cast<int>(cols_), widened.data(), static_cast<int>(cols_),
+                1.0f, y + r0, static_cast<int>(rows_));
+  }
+}
+
+void PackedMatrix::matmul_transposed(const float* x, float* y, int64_t m, const float* bias) const {
+  TESSERA_CHECK(m >= 0, "PackedMatrix::matmul_transposed: negative row count ", m);
+  TESSERA_CHECK(m <= std::numeric_limits<int>::max(), "PackedMatrix::matmul_transposed: ", m, " rows is too many");
+  if (format_ == WeightFormat::kF32) {
+    cpu::matmul_transposed(x, f32_.data(), y, m, rows_, cols_, bias);
+    return;
+  }
+  if (m == 0 || rows_ == 0) return;
+  TESSERA_CHECK(x != nullptr && y != nullptr, "PackedMatrix::matmul_transposed: null x or y");
+  // Both paths accumulate onto y: start from the bias (as torch's addmm does) or zero.
+  for (int64_t i = 0; i < m; ++i) {
+    if (bias != nullptr) {
+      std::copy_n(bias, rows_, y + i * rows_);
+    } else {
+      std::fill_n(y + i * rows_, rows_, 0.0f);
+    }
+  }
+  if (cols_ == 0) return;
+  if (m <= kPackedGemvMaxRows) {
+    parallel_for(rows_, gemv_min_rows(cols_ * m),
+                 [&](int64_t begin, int64_t end) { gemv_rows(x, y, m, begin, end); });
+  } else {
+    tiled_gemm(x, y, m);
+  }
+}
+
+}  // namespace tessera::kernels::cpu

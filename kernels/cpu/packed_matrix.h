@@ -1,0 +1,68 @@
+#pragma once
+// A weight matrix kept in a compact format for the CPU matrix products, and y = x · wᵀ on it.
+//
+// Why: decode multiplies one row (or a few) by every weight matrix, so each step streams all the weights
+// from memory and the speed is set by their bytes, not by arithmetic. f32 weights cost 4 bytes each;
+//   kBF16: 2 bytes (bf16, round to nearest even)                       — 2x fewer bytes, relative error <= 2^-9
+//   kQ8_0: 1.125 bytes (int8 in blocks of 32 along a row, one f32 scale — llama.cpp's Q8_0 with an f32 scale)
+//                                                                      — 3.6x fewer bytes, error <= scale / 2
+// Both are lossy against the f32 model, so f32 stays the default and the exact reference.
+//
+// Few rows (m <= kPackedGemvMaxRows): a fused kernel reads each weight row once, widens it in registers and
+// takes its dot products with every row of x (AVX2+FMA when the CPU has them, chosen at run time; a scalar
+// loop otherwise), split over rows of w across parallel_for's threads. More rows (prefill): tiles of w are
+// widened to f32 and multiplied through BLAS, where the arithmetic, not the bytes, dominates.
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace tessera::kernels::cpu {
+
+enum class WeightFormat : uint8_t { kF32, kBF16, kQ8_0 };
+
+inline constexpr int64_t kQ8BlockSize = 32;
+inline constexpr int64_t kPackedGemvMaxRows = 8;
+
+std::string_view weight_format_name(WeightFormat format);  // "f32", "bf16", "q8_0"
+// Parses "f32", "bf16", "q8_0"; throws tessera::Error naming the bad value and the accepted ones.
+WeightFormat parse_weight_format(std::string_view name);
+
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  // Takes w[rows, cols] (row-major f32, rows * cols values) and keeps it in `format`; f32 keeps the vector as
+  // it is (no copy). kQ8_0 needs cols to be a multiple of kQ8BlockSize (throws tessera::Error otherwise).
+  PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format);
+
+  WeightFormat format() const { return format_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  bool empty() const { return rows_ == 0 || cols_ == 0; }
+  size_t bytes() const;
+
+  // Row r widened back to f32 into out[cols] (the values the products use).
+  void unpack_row(int64_t r, float* out) const;
+  // The f32 values; only for kF32 (throws otherwise).
+  const float* f32() const;
+
+  // y[m, rows] = x[m, cols] · wᵀ (+ bias[rows] on every row when bias is not null). y must not alias x.
+  void matmul_transposed(const float* x, float* y, int64_t m, const float* bias = nullptr) const;
+
+ private:
+  void gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const;
+  void tiled_gemm(const float* x, float* y, int64_t m) const;
+
+  WeightFormat format_ = WeightFormat::kF32;
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<float> f32_;       // kF32
+  std::vector<uint16_t> bf16_;   // kBF16: bf16 bit patterns
+  std::vector<int8_t> q8_;       // kQ8_0: rows * cols quants
+  std::vector<float> q8_scale_;  // kQ8_0: rows * cols / 32 scales, row-major
+};
+
+// For tests and benchmarks: false forces the scalar kernels even where AVX2+FMA exist. Returns the previous value.
+bool set_packed_simd_enabled(bool enabled);
+// Whether the packed kernels run AVX2+FMA code now (enabled and supported by this CPU).
+bool packed_simd_active();
+
+}  // namespace tessera::kernels::cpu

@@ -1,0 +1,184 @@
+#include "runtime/model/model_summary.h"
+
+#include <algorithm>
+#include <map>
+
+#include "kernels/base/error.h"
+
+namespace tessera::runtime {
+namespace {
+
+constexpr WeightKind kLayerKinds[] = {
+    WeightKind::kAttnNorm, WeightKind::kAttnQ,      WeightKind::kAttnK,     WeightKind::kAttnV,
+    WeightKind::kAttnQBias, WeightKind::kAttnKBias, WeightKind::kAttnVBias, WeightKind::kAttnOutput,
+    WeightKind::kFfnNorm,  WeightKind::kFfnGate,    WeightKind::kFfnUp,     WeightKind::kFfnDown,
+};
+
+bool is_bias(WeightKind kind) {
+  return kind == WeightKind::kAttnQBias || kind == WeightKind::kAttnKBias || kind == WeightKind::kAttnVBias;
+}
+
+int64_t element_count(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+// Stored bytes of a slice of one weight, from its shape and its whole-tensor size in the file. Every row of a
+// tensor takes the same bytes (GGUF quantizes whole rows in whole blocks; safetensors is dense), so a row slice
+// is exact. A column slice takes its share of each row, rounded up: a rank whose columns end inside a
+// quantization block still reads that whole block.
+class StoredSlices {
+ public:
+  explicit StoredSlices(const WeightSource& source) : source_(source) {}
+
+  uint64_t whole(const WeightId& id) const { return source_.info(id).stored_bytes; }
+
+  uint64_t rows(const WeightId& id, int64_t begin, int64_t end) const {
+    const WeightInfo info = source_.info(id);
+    const int64_t rows = info.shape.empty() ? 1 : info.shape.front();
+    TESSERA_CHECK(rows > 0 && begin >= 0 && begin <= end && end <= rows, source_.describe(), ": ", to_string(id),
+                  ": row slice [", begin, ", ", end, ") outside its ", rows, " rows");
+    return info.stored_bytes / static_cast<uint64_t>(rows) * static_cast<uint64_t>(end - begin);
+  }
+
+  uint64_t columns(const WeightId& id, int64_t begin, int64_t end) const {
+    const WeightInfo info = source_.info(id);
+    TESSERA_CHECK(info.shape.size() == 2 && info.shape[0] > 0 && info.shape[1] > 0, source_.describe(), ": ",
+                  to_string(id), " is not a matrix, cannot slice its columns");
+    const auto rows = static_cast<uint64_t>(info.shape[0]), cols = static_cast<uint64_t>(info.shape[1]);
+    TESSERA_CHECK(begin >= 0 && begin <= end && static_cast<uint64_t>(end) <= cols, source_.describe(), ": ",
+                  to_string(id), ": column slice [", begin, ", ", end, ") outside its ", cols, " columns");
+    const uint64_t row_bytes = info.stored_bytes / rows;
+    const uint64_t slice_row_bytes = (row_bytes * static_cast<uint64_t>(end - begin) + cols - 1) / cols;
+    return slice_row_bytes * rows;
+  }
+
+ private:
+  const WeightSource& source_;
+};
+
+uint64_t stage_stored_bytes(const StoredSlices& stored, const ModelConfig& c, const TensorParallelShard& s,
+                            parallel::LayerRange layers, bool first_stage, bool last_stage) {
+  const int64_t hd = c.head_dim;
+  const int64_t q_begin = s.q_head_begin * hd, q_end = s.q_head_end * hd;
+  const int64_t kv_begin = s.kv_head_begin * hd, kv_end = s.kv_head_end * hd;
+  uint64_t total = 0;
+  if (first_stage) total += stored.rows({WeightKind::kTokenEmbedding}, s.vocab_begin, s.vocab_end);
+  for (int layer = layers.begin; layer < layers.end; ++layer) {
+    total += stored.whole({WeightKind::kAttnNorm, layer}) + stored.whole({WeightKind::kFfnNorm, layer});
+    total += stored.rows({WeightKind::kAttnQ, layer}, q_begin, q_end);
+    total += stored.rows({WeightKind::kAttnK, layer}, kv_begin, kv_end);
+    total += stored.rows({WeightKind::kAttnV, layer}, kv_begin, kv_end);
+    if (c.attention_qkv_bias) {
+      total += stored.rows({WeightKind::kAttnQBias, layer}, q_begin, q_end);
+      total += stored.rows({WeightKind::kAttnKBias, layer}, kv_begin, kv_end);
+      total += stored.rows({WeightKind::kAttnVBias, layer}, kv_begin, kv_end);
+    }
+    total += stored.columns({WeightKind::kAttnOutput, layer}, q_begin, q_end);
+    total += stored.rows({WeightKind::kFfnGate, layer}, s.ffn_begin, s.ffn_end);
+    total += stored.rows({WeightKind::kFfnUp, layer}, s.ffn_begin, s.ffn_end);
+    total += stored.columns({WeightKind::kFfnDown, layer}, s.ffn_begin, s.ffn_end);
+  }
+  if (last_stage) {
+    total += stored.whole({WeightKind::kOutputNorm});
+    const WeightId head = c.tie_word_embeddings ? WeightId{WeightKind::kTokenEmbedding} : WeightId{WeightKind::kLmHead};
+    total += stored.rows(head, s.vocab_begin, s.vocab_end);
+  }
+  return total;
+}
+
+}  // namespace
+
+std::vector<WeightId> model_weight_ids(const ModelConfig& config) {
+  std::vector<WeightId> ids{{WeightKind::kTokenEmbedding}, {WeightKind::kOutputNorm}};
+  if (!config.tie_word_embeddings) ids.push_back({WeightKind::kLmHead});
+  for (int layer = 0; layer < config.num_layers; ++layer) {
+    for (WeightKind kind : kLayerKinds) {
+      if (is_bias(kind) && !config.attention_qkv_bias) continue;
+      ids.push_back({kind, layer});
+    }
+  }
+  return ids;
+}
+
+WeightSummary summarize_weights(const ModelConfig& config, const WeightSource& source) {
+  std::map<std::string, StorageTypeTotal> by_type;
+  WeightSummary summary;
+  for (const WeightId& id : model_weight_ids(config)) {
+    const WeightInfo info = source.info(id);
+    StorageTypeTotal& total = by_type[info.storage_type];
+    total.storage_type = info.storage_type;
+    const int64_t elements = element_count(info.shape);
+    total.tensors += 1;
+    total.elements += elements;
+    total.stored_bytes += info.stored_bytes;
+    summary.tensors += 1;
+    summary.elements += elements;
+    summary.stored_bytes += info.stored_bytes;
+  }
+  for (auto& [name, total] : by_type) summary.by_type.push_back(total);
+  std::stable_sort(summary.by_type.begin(), summary.by_type.end(),
+                   [](const StorageTypeTotal& a, const StorageTypeTotal& b) { return a.stored_bytes > b.stored_bytes; });
+  return summary;
+}
+
+uint64_t packed_matrix_bytes(int64_t rows, int64_t cols, kernels::cpu::WeightFormat format) {
+  namespace k = kernels::cpu;
+  const auto elements = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
+  if (format == k::WeightFormat::kQ8_0 && cols % k::kQ8BlockSize != 0) format = k::WeightFormat::kF32;
+  switch (format) {
+    case k::WeightFormat::kF32: return elements * sizeof(float);
+    case k::WeightFormat::kBF16: return elements * sizeof(uint16_t);
+    case k::WeightFormat::kQ8_0: return elements + elements / k::kQ8BlockSize * sizeof(float);  // int8 + f32 scales
+  }
+  fail("unknown weight format ", static_cast<int>(format));
+}
+
+uint64_t stage_weight_bytes(const ModelConfig& c, const TensorParallelShard& s, parallel::LayerRange layers,
+                            bool first_stage, bool last_stage, kernels::cpu::WeightFormat format) {
+  // The tensors of load_stage_weights, one for one (see LayerWeights and StageWeights): vectors and the embedding
+  // in f32, the projection matrices and the LM head in `format`.
+  const int64_t hidden = c.hidden_size, hd = c.head_dim;
+  const int64_t q_rows = s.local_q_heads() * hd, kv_rows = s.local_kv_heads() * hd;
+  const int64_t ffn_local = s.local_ffn(), vocab_local = s.local_vocab();
+  const auto f32 = [](int64_t elements) { return static_cast<uint64_t>(elements) * sizeof(float); };
+  uint64_t per_layer = f32(2 * hidden);                                      // attn_norm, ffn_norm
+  per_layer += packed_matrix_bytes(q_rows + 2 * kv_rows, hidden, format);    // qkv
+  if (c.attention_qkv_bias) per_layer += f32(q_rows + 2 * kv_rows);          // qkv_bias
+  per_layer += packed_matrix_bytes(hidden, q_rows, format);                  // attn_output
+  per_layer += packed_matrix_bytes(2 * ffn_local, hidden, format);           // gate_up
+  per_layer += packed_matrix_bytes(hidden, ffn_local, format);               // down
+  uint64_t total = per_layer * static_cast<uint64_t>(layers.size());
+  if (first_stage) total += f32(vocab_local * hidden);  // embedding
+  if (last_stage) total += f32(hidden) + packed_matrix_bytes(vocab_local, hidden, format);  // output_norm, lm_head
+  return total;
+}
+
+std::vector<RankFootprint> plan_rank_footprints(const ModelConfig& config, const WeightSource& source,
+                                                parallel::ParallelLayout layout,
+                                                kernels::cpu::WeightFormat matrix_format) {
+  TESSERA_CHECK(layout.pp >= 1, "pipeline-parallel size must be >= 1, got pp=", layout.pp);
+  check_tensor_parallel_split(config, layout.tp);
+  parallel::stage_layers(config.num_layers, layout.pp, 0);  // throws for more stages than layers
+  const StoredSlices stored(source);
+  std::vector<RankFootprint> ranks;
+  for (int stage = 0; stage < layout.pp; ++stage) {
+    for (int tp_rank = 0; tp_rank < layout.tp; ++tp_rank) {
+      RankFootprint r;
+      r.rank = stage * layout.tp + tp_rank;
+      r.stage = stage;
+      r.tp_rank = tp_rank;
+      r.layers = parallel::stage_layers(config.num_layers, layout.pp, stage);
+      r.shard = make_tensor_parallel_shard(config, layout.tp, tp_rank);
+      r.first_stage = stage == 0;
+      r.last_stage = stage == layout.pp - 1;
+      r.held_bytes = stage_weight_bytes(config, r.shard, r.layers, r.first_stage, r.last_stage, matrix_format);
+      r.stored_bytes = stage_stored_bytes(stored, config, r.shard, r.layers, r.first_stage, r.last_stage);
+      ranks.push_back(r);
+    }
+  }
+  return ranks;
+}
+
+}  // namespace tessera::runtime

@@ -1,0 +1,206 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/base/error.h"
+#include "kernels/cpu/attention.h"
+
+namespace tessera::kernels::cpu {
+namespace {
+
+std::vector<float> random_vector(int64_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// A paged cache with owned storage, its unused slots filled with a sentinel.
+struct Cache {
+  Cache(int64_t num_blocks, int64_t block_size, int64_t kv_heads, int64_t head_dim)
+      : k(static_cast<size_t>(num_blocks * block_size * kv_heads * head_dim), kSentinel), v(k.size(), kSentinel) {
+    view = {k.data(), v.data(), num_blocks, block_size, kv_heads, head_dim};
+  }
+  static constexpr float kSentinel = 12345.0f;
+  std::vector<float> k, v;
+  KvCacheView view;
+};
+
+// Causal GQA attention in double over contiguous K/V [positions, kv_heads, dim]; q/out [n, heads, dim].
+std::vector<double> reference(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                              int64_t start, int64_t n, int64_t heads, int64_t kv_heads, int64_t dim, double scale) {
+  std::vector<double> out(static_cast<size_t>(n * heads * dim), 0.0);
+  const int64_t group = heads / kv_heads;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t context = start + t + 1;
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t g = h / group;
+      std::vector<double> s(static_cast<size_t>(context));
+      for (int64_t j = 0; j < context; ++j) {
+        double dot = 0.0;
+        for (int64_t d = 0; d < dim; ++d) {
+          dot += static_cast<double>(q[static_cast<size_t>((t * heads + h) * dim + d)]) *
+                 static_cast<double>(k[static_cast<size_t>((j * kv_heads + g) * dim + d)]);
+        }
+        s[static_cast<size_t>(j)] = dot * scale;
+      }
+      const double m = *std::max_element(s.begin(), s.end());
+      double total = 0.0;
+      for (double& x : s) total += (x = std::exp(x - m));
+      for (int64_t j = 0; j < context; ++j) {
+        for (int64_t d = 0; d < dim; ++d) {
+          out[static_cast<size_t>((t * heads + h) * dim + d)] +=
+              s[static_cast<size_t>(j)] / total *
+              static_cast<double>(v[static_cast<size_t>((j * kv_heads + g) * dim + d)]);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+struct Case {
+  int64_t heads, kv_heads, head_dim, block_size, prompt;
+};
+
+class AttentionCases : public ::testing::TestWithParam<Case> {};
+
+// A prompt prefilled in two chunks, then decoded token by token, through a shuffled block table: every output
+// matches the contiguous double-precision reference.
+TEST_P(AttentionCases, ChunkedPrefillThenDecodeMatchReference) {
+  const auto [heads, kv_heads, dim, block_size, prompt] = GetParam();
+  const int64_t decode_steps = 4;
+  const int64_t total = prompt + decode_steps;
+  const int64_t table_len = (total + block_size - 1) / block_size;
+  const int64_t num_blocks = table_len + 3;
+  Cache cache(num_blocks, block_size, kv_heads, dim);
+  std::vector<int32_t> table(static_cast<size_t>(num_blocks));
+  for (int64_t b = 0; b < num_blocks; ++b) table[static_cast<size_t>(b)] = static_cast<int32_t>(b);
+  std::shuffle(table.begin(), table.end(), std::mt19937(7));
+  table.resize(static_cast<size_t>(table_len));
+
+  const int64_t kv_row = kv_heads * dim;
+  const auto q = random_vector(total * heads * dim, 1);
+  const auto k = random_vector(total * kv_row, 2);
+  const auto v = random_vector(total * kv_row, 3);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const auto want = reference(q, k, v, 0, total, heads, kv_heads, dim, static_cast<double>(scale));
+
+  std::vector<float> out(q.size(), -1.0f);
+  const int64_t q_row = heads * dim;
+  auto run = [&](int64_t start, int64_t n) {
+    write_kv(cache.view, table.data(), table_len, start, n, k.data() + start * kv_row, kv_row,
+             v.data() + start * kv_row, kv_row);
+    attention(cache.view, table.data(), table_len, start, n, q.data() + start * q_row, q_row, heads, scale,
+              out.data() + start * q_row, q_row);
+  };
+  const int64_t first_chunk = prompt / 3 + 1;
+  run(0, first_chunk);
+  run(first_chunk, prompt - first_chunk);
+  for (int64_t step = 0; step < decode_steps; ++step) run(prompt + step, 1);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], want[i], 2e-6) << "i=" << i;
+
+  // Blocks outside the sequence's table were never written.
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    if (std::find(table.begin(), table.end(), b) != table.end()) continue;
+    const auto first = static_cast<size_t>(b * block_size * kv_row);
+    for (size_t i = first; i < first + static_cast<size_t>(block_size * kv_row); ++i) {
+      ASSERT_EQ(cache.k[i], Cache::kSentinel);
+      ASSERT_EQ(cache.v[i], Cache::kSentinel);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionCases,
+                         ::testing::Values(Case{9, 3, 64, 16, 37},  // SmolLM2's heads
+                                           Case{4, 4, 8, 4, 13},    // plain multi-head
+                                           Case{6, 1, 5, 1, 7},     // multi-query, odd head_dim, 1-slot blocks
+                                           Case{8, 2, 128, 32, 70}, Case{2, 1, 3, 3, 1}));
+
+TEST(Attention, StridedQkvAndOutputBuffers) {
+  // q and k/v read straight from a fused [q | k | v] projection row; output rows wider than heads * dim.
+  const int64_t heads = 4, kv_heads = 2, dim = 6, n = 9, block_size = 4;
+  const int64_t qkv_row = (heads + 2 * kv_heads) * dim;
+  const int64_t out_row = heads * dim + 3;
+  const auto qkv = random_vector(n * qkv_row, 4);
+  Cache cache(3, block_size, kv_heads, dim);
+  const std::vector<int32_t> table = {2, 0, 1};
+  write_kv(cache.view, table.data(), 3, 0, n, qkv.data() + heads * dim, qkv_row, qkv.data() + (heads + kv_heads) * dim,
+           qkv_row);
+  std::vector<float> out(static_cast<size_t>(n * out_row), -7.0f);
+  attention(cache.view, table.data(), 3, 0, n, qkv.data(), qkv_row, heads, 0.5f, out.data(), out_row);
+
+  std::vector<float> q, k, v;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = qkv.data() + t * qkv_row;
+    q.insert(q.end(), row, row + heads * dim);
+    k.insert(k.end(), row + heads * dim, row + (heads + kv_heads) * dim);
+    v.insert(v.end(), row + (heads + kv_heads) * dim, row + qkv_row);
+  }
+  const auto want = reference(q, k, v, 0, n, heads, kv_heads, dim, 0.5);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < heads * dim; ++i) {
+      ASSERT_NEAR(out[static_cast<size_t>(t * out_row + i)], want[static_cast<size_t>(t * heads * dim + i)], 2e-6);
+    }
+    for (int64_t i = heads * dim; i < out_row; ++i) ASSERT_EQ(out[static_cast<size_t>(t * out_row + i)], -7.0f);
+  }
+}
+
+TEST(Attention, LargeScoresStayFinite) {
+  // Scores in the thousands would overflow exp() without the max subtraction; one key dominates.
+  const int64_t dim = 4, n = 5;
+  Cache cache(2, 4, 1, dim);
+  const std::vector<int32_t> table = {1, 0};
+  auto k = random_vector(n * dim, 5, 0.1f);
+  for (int64_t d = 0; d < dim; ++d) k[static_cast<size_t>(2 * dim + d)] = 100.0f;  // key 2 aligns with q
+  const auto v = random_vector(n * dim, 6);
+  write_kv(cache.view, table.data(), 2, 0, n, k.data(), dim, v.data(), dim);
+  const std::vector<float> q(dim, 100.0f);
+  std::vector<float> out(dim);
+  attention(cache.view, table.data(), 2, n - 1, 1, q.data(), dim, 1, 1.0f, out.data(), dim);
+  for (int64_t d = 0; d < dim; ++d) {
+    ASSERT_TRUE(std::isfinite(out[static_cast<size_t>(d)]));
+    EXPECT_NEAR(out[static_cast<size_t>(d)], v[static_cast<size_t>(2 * dim + d)], 1e-6);
+  }
+}
+
+TEST(Attention, FirstTokenAttendsOnlyToItself) {
+  const int64_t dim = 8;
+  Cache cache(1, 4, 1, dim);
+  const int32_t block = 0;
+  const auto k = random_vector(dim, 7);
+  const auto v = random_vector(dim, 8);
+  const auto q = random_vector(dim, 9);
+  write_kv(cache.view, &block, 1, 0, 1, k.data(), dim, v.data(), dim);
+  std::vector<float> out(dim);
+  attention(cache.view, &block, 1, 0, 1, q.data(), dim, 1, 0.3f, out.data(), dim);
+  for (int64_t d = 0; d < dim; ++d) EXPECT_FLOAT_EQ(out[static_cast<size_t>(d)], v[static_cast<size_t>(d)]);
+}
+
+TEST(Attention, RejectsBadTablesAndShapes) {
+  const int64_t dim = 4;
+  Cache cache(2, 4, 2, dim);
+  const std::vector<float> x(64, 1.0f);
+  std::vector<float> out(64);
+  const std::vector<int32_t> table = {0, 1};
+  const std::vector<int32_t> bad_block = {0, 2};
+  const std::vector<int32_t> negative_block = {-1};
+  // 9 positions need 3 blocks of 4.
+  EXPECT_THROW(write_kv(cache.view, table.data(), 2, 0, 9, x.data(), 8, x.data(), 8), Error);
+  EXPECT_THROW(write_kv(cache.view, bad_block.data(), 2, 2, 3, x.data(), 8, x.data(), 8), Error);
+  EXPECT_THROW(write_kv(cache.view, negative_block.data(), 1, 0, 1, x.data(), 8, x.data(), 8), Error);
+  EXPECT_THROW(write_kv(cache.view, table.data(), 2, 0, 1, x.data(), 7, x.data(), 8), Error);  // stride < row
+  EXPECT_THROW(write_kv(cache.view, table.data(), 2, -1, 1, x.data(), 8, x.data(), 8), Error);
+  EXPECT_THROW(attention(cache.view, table.data(), 2, 0, 1, x.data(), 12, 3, 1.0f, out.data(), 12), Error);  // 3 % 2
+  EXPECT_THROW(attention(cache.view, table.data(), 2, 6, 3, x.data(), 16, 4, 1.0f, out.data(), 16), Error);
+  KvCacheView empty = cache.view;
+  empty.k = nullptr;
+  EXPECT_THROW(attention(empty, table.data(), 2, 0, 1, x.data(), 16, 4, 1.0f, out.data(), 16), Error);
+}
+
+}  // namespace
+}  // namespace tessera::kernels::cpu

@@ -1,0 +1,78 @@
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model/gguf_file.h"
+#include "tests/support/sha256.h"
+
+namespace tessera::runtime {
+namespace {
+
+std::filesystem::path model_path() {
+  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+TEST(Sha256, KnownVectors) {
+  testing::Sha256 empty;
+  EXPECT_EQ(empty.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  testing::Sha256 abc;
+  abc.update("abc", 3);
+  EXPECT_EQ(abc.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  testing::Sha256 long_input;  // 1,000,000 'a' fed in uneven pieces
+  const std::string piece(777, 'a');
+  size_t fed = 0;
+  while (fed < 1000000) {
+    const size_t n = std::min<size_t>(piece.size(), 1000000 - fed);
+    long_input.update(piece.data(), n);
+    fed += n;
+  }
+  EXPECT_EQ(long_input.hex_digest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// Every tensor of SmolLM2, dequantized by GgufFile::read_rows, hashes to the same sha256 as gguf-py's
+// dequantization (scripts/golden/gguf_dequant.py), and its first values of the first and last row agree.
+TEST(GgufModelTensors, EveryTensorMatchesGgufPy) {
+  const auto path = model_path();
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
+  const char* source = std::getenv("TESSERA_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "TESSERA_SOURCE_DIR is not set (run through ctest)";
+  std::ifstream in(std::filesystem::path(source) / "tests/fixtures/gguf/smollm2_tensors.json");
+  ASSERT_TRUE(in) << "missing fixture tests/fixtures/gguf/smollm2_tensors.json";
+  const nlohmann::json golden = nlohmann::json::parse(in);
+
+  const auto file = GgufFile::open(path);
+  ASSERT_EQ(golden["tensors"].size(), file->tensors().size());
+  std::vector<float> values;
+  for (const auto& expected : golden["tensors"]) {
+    const std::string name = expected["name"];
+    SCOPED_TRACE(name);
+    const GgufTensorInfo* tensor = file->find_tensor(name);
+    ASSERT_NE(tensor, nullptr);
+    EXPECT_EQ(ggml_type_traits(tensor->type).name, expected["type"].get<std::string>());
+    EXPECT_EQ(tensor->dims, expected["dims"].get<std::vector<int64_t>>());
+    const int64_t rows = expected["rows"], columns = expected["columns"];
+    ASSERT_EQ(tensor->rows(), rows);
+    ASSERT_EQ(tensor->columns(), columns);
+    values.assign(static_cast<size_t>(rows * columns), 0.0f);
+    file->read_rows(*tensor, 0, rows, values.data());
+    testing::Sha256 hash;
+    hash.update(values.data(), values.size() * sizeof(float));
+    EXPECT_EQ(hash.hex_digest(), expected["sha256"].get<std::string>());
+    const auto first = expected["first_row"]["bits"].get<std::vector<uint32_t>>();
+    const auto last = expected["last_row"]["bits"].get<std::vector<uint32_t>>();
+    for (size_t i = 0; i < first.size() && i < static_cast<size_t>(columns); ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(values[i]), first[i]) << "first row, column " << i;
+      EXPECT_EQ(std::bit_cast<uint32_t>(values[static_cast<size_t>((rows - 1) * columns) + i]), last[i])
+          << "last row, column " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tessera::runtime
