@@ -53,11 +53,12 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer& tokenizer, c
   std::fflush(stdout);
   runtime::GenerationResult result;
   try {
-    result = replica.engine().generate(request, [&](int32_t id) {
+    request.on_token = [&](int32_t id) {
       const std::string text = detokenizer.push(id);
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
-    });
+    };
+    result = replica.engine().generate(std::move(request));
   } catch (...) {
     replica.engine().shutdown();  // the followers leave their loop; the error is reported once, here
     throw;

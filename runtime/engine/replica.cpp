@@ -53,8 +53,12 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     replica->config_ = config;
     replica->stage_ = std::make_unique<DecoderStage>(config, shard, std::move(weights), cache, *replica->groups_.tp);
     replica->executor_ = std::make_unique<StageExecutor>(topo, replica->groups_, *replica->stage_);
+    SchedulerLimits limits;
+    limits.max_sequences = options.max_sequences;
+    limits.max_step_tokens = std::max(options.max_step_tokens, options.max_sequences);
+    limits.max_sequence_length = max_len;
     replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_, cache.num_blocks,
-                                                options.block_size, max_len);
+                                                options.block_size, limits);
   });
   return replica;
 }

@@ -22,6 +22,7 @@ struct ReplicaOptions {
   int block_size = 16;
   int max_sequence_length = 0;  // 0: the model's context length, capped at 4096
   int max_sequences = 1;        // the KV cache holds this many sequences of max_sequence_length
+  int max_step_tokens = 2048;   // tokens per engine step (decode tokens + prefill chunks)
   // How the projection matrices are kept: f32 (exact, the default) or bf16 / q8_0 (fewer bytes per decode step).
   kernels::cpu::WeightFormat weight_format = kernels::cpu::WeightFormat::kF32;
 };
