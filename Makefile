@@ -13,7 +13,7 @@ DEMO_PP ?= 2
 DEMO_PROMPT ?= What is the capital of France? Answer in one sentence.
 DEMO_TOKENS ?= 48
 
-MPIRUN := mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+MPIRUN := mpirun --oversubscribe --bind-to none $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
 # CI=true turns warnings into errors.
 ifeq ($(CI),true)
   CMAKE_FLAGS += -DTESSERA_WERROR=ON

@@ -4,6 +4,7 @@
 set -euo pipefail
 np="$1"; shift
 root="$(cd "$(dirname "$0")/.." && pwd)"
-flags=(--oversubscribe)
+# --bind-to none: Open MPI pins 1-2 ranks to one core each by default, which starves the CPU backend's threads.
+flags=(--oversubscribe --bind-to none)
 [[ $(id -u) -eq 0 ]] && flags+=(--allow-run-as-root)
 exec mpirun "${flags[@]}" -np "$np" "${TESSERA_BIN:-$root/build/launcher/tessera}" "$@"

@@ -34,10 +34,13 @@ void take(const YAML::Node& node, const char* key, const CLI::App& cmd, const ch
 void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--config", o.config_file, "YAML configuration (configs/*.yaml); flags override its fields");
   cmd.add_option("--model", o.model, "Model: a .gguf file or a Hugging Face directory");
-  cmd.add_option("--backend", o.backend, "Compute backend: cpu (the CUDA backend is not wired into the engine yet)");
+  cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
   cmd.add_option("--prompt", o.prompt, "Prompt text (the user message with --chat)");
+  cmd.add_option("--prompt-ids", o.prompt_ids,
+                 "Prompt as token ids (\"1 2 3\") instead of text; the only prompt a model without a tokenizer "
+                 "(dummy:<preset>) takes, whose output is then printed as ids");
   cmd.add_option("--system", o.system_prompt, "System message (with --chat)");
   cmd.add_flag("--chat", o.chat, "Apply the model's chat template to the prompt");
   cmd.add_option("--chat-template", o.chat_template,
@@ -81,9 +84,8 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
     take(gen, "seed", cmd, "--seed", o.seed, o.config_file);
   }
   o.model = expand_home(o.model);
-  TESSERA_CHECK(o.backend == "cpu", "backend '", o.backend,
-                "' is not available: this build runs the cpu backend (the CUDA kernels are built but not yet wired "
-                "into the engine)");
+  TESSERA_CHECK(o.backend == "cpu" || o.backend == "cuda", "--backend must be cpu or cuda, got '", o.backend, "'");
+  TESSERA_CHECK(o.prompt_ids.empty() || (o.prompt.empty() && !o.chat), "--prompt-ids replaces --prompt and --chat");
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");
   TESSERA_CHECK(o.max_tokens >= 1, "--max-tokens must be >= 1, got ", o.max_tokens);
   TESSERA_CHECK(o.temperature >= 0.0f, "--temperature must be >= 0, got ", o.temperature);

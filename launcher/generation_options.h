@@ -14,6 +14,7 @@ struct GenerationOptions {
   int tp = 1;
   int pp = 1;
   std::string prompt;
+  std::string prompt_ids;  // token ids instead of text: bypasses the tokenizer (models without one: dummy:<preset>)
   std::string system_prompt;
   bool chat = false;
   std::string chat_template;  // family override: chatml, llama3, llama2, mistral

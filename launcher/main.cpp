@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "kernels/base/error.h"
+#include "launcher/backends/backends.h"
 #include "launcher/commands/commands.h"
 
 int main(int argc, char** argv) {
@@ -15,12 +16,14 @@ int main(int argc, char** argv) {
   tessera::launcher::add_version_command(app, action);
   tessera::launcher::add_generate_command(app, action);
   tessera::launcher::add_inspect_command(app, action);
+  tessera::launcher::add_bench_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
+    tessera::launcher::register_backends();
     return action ? action() : 0;
   } catch (const tessera::Error& e) {
     std::fprintf(stderr, "tessera: error: %s\n", e.what());

@@ -1,5 +1,6 @@
 #include "launcher/prompt_builder.h"
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -24,6 +25,27 @@ std::vector<int32_t> build_prompt(const runtime::Tokenizer& tokenizer, const Gen
   // The rendered text holds the template's special tokens (and BOS) as text: parse them, add nothing more.
   return tokenizer.encode(chat.render(messages, /*add_generation_prompt=*/true), /*add_special=*/false,
                           /*parse_special=*/true);
+}
+
+std::vector<int32_t> parse_prompt_ids(const std::string& text, int vocab_size) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ' || text[i] == ',' || text[i] == '\t') {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+    const std::string entry = text.substr(i, std::max<size_t>(end - i, 1));
+    TESSERA_CHECK(end > i && end - i <= 9, "--prompt-ids: '", entry, "' is not a token id (expected ids such as \"1 2 3\")");
+    const int id = std::stoi(entry);
+    TESSERA_CHECK(id < vocab_size, "--prompt-ids: token id ", id, " outside the vocabulary of ", vocab_size);
+    ids.push_back(id);
+    i = end;
+  }
+  TESSERA_CHECK(!ids.empty(), "--prompt-ids holds no token ids");
+  return ids;
 }
 
 }  // namespace tessera::launcher

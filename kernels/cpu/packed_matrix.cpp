@@ -16,13 +16,48 @@
 namespace tessera::kernels::cpu {
 namespace {
 
-std::atomic<bool> simd_enabled{true};
+std::atomic<PackedIsa> isa_limit{PackedIsa::kAvx512};
+
+PackedIsa best_supported_isa() {
+  if (packed::cpu_has_avx512()) return PackedIsa::kAvx512;
+  if (packed::cpu_has_avx2_fma()) return PackedIsa::kAvx2;
+  return PackedIsa::kScalar;
+}
+
+using DotBf16 = float (*)(const float*, const uint16_t*, int64_t);
+using DotQ8 = float (*)(const float*, const int8_t*, const float*, int64_t);
+
+DotBf16 dot_bf16_for(PackedIsa isa) {
+  switch (isa) {
+    case PackedIsa::kAvx512: return packed::dot_bf16_avx512;
+    case PackedIsa::kAvx2: return packed::dot_bf16_avx2;
+    case PackedIsa::kScalar: break;
+  }
+  return packed::dot_bf16_scalar;
+}
+
+DotQ8 dot_q8_for(PackedIsa isa) {
+  switch (isa) {
+    case PackedIsa::kAvx512: return packed::dot_q8_avx512;
+    case PackedIsa::kAvx2: return packed::dot_q8_avx2;
+    case PackedIsa::kScalar: break;
+  }
+  return packed::dot_q8_scalar;
+}
 
 // Rows of w per parallel chunk in the GEMV: enough work (>= ~16K weights) to be worth a thread's wake-up.
 int64_t gemv_min_rows(int64_t cols) { return std::max<int64_t>(1, (16 * 1024) / std::max<int64_t>(cols, 1)); }
 
-// Rows of w widened per tile in the prefill path: ~1 MB of f32, a whole number of BLAS panels.
-int64_t tile_rows(int64_t cols) { return std::clamp<int64_t>((256 * 1024) / std::max<int64_t>(cols, 1), 16, 512); }
+// Rows of w widened per tile in the prefill path: up to 8 MB of f32, so that a decoder layer's matrices are one
+// tile each (one BLAS call with its full width) and only a vocabulary-sized LM head is cut.
+int64_t tile_rows(int64_t cols) { return std::max<int64_t>(16, (2 * 1024 * 1024) / std::max<int64_t>(cols, 1)); }
+
+// The widened tile, kept between calls: a fresh multi-megabyte allocation per call would be fresh pages to fault in.
+std::vector<float>& tile_scratch(size_t floats) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < floats) scratch.resize(floats);
+  return scratch;
+}
 
 // llama.cpp's Q8_0 rule: scale = max|w| / 127, q = round(w / scale).
 void quantize_q8_block(const float* w, int8_t* q, float* scale) {
@@ -30,7 +65,10 @@ void quantize_q8_block(const float* w, int8_t* q, float* scale) {
   for (int i = 0; i < kQ8BlockSize; ++i) amax = std::max(amax, std::fabs(w[i]));
   const float d = amax / 127.0f;
   const float inverse = d > 0.0f ? 1.0f / d : 0.0f;
-  for (int i = 0; i < kQ8BlockSize; ++i) q[i] = static_cast<int8_t>(std::nearbyint(w[i] * inverse));
+  for (int i = 0; i < kQ8BlockSize; ++i) {
+    const float v = w[i] * inverse;  // in [-127, 127]: round half away from zero, as llama.cpp's roundf
+    q[i] = static_cast<int8_t>(static_cast<int>(v + std::copysign(0.5f, v)));  // conversion truncates
+  }
   *scale = d;
 }
 
@@ -52,8 +90,17 @@ WeightFormat parse_weight_format(std::string_view name) {
   fail("unknown weight format '", name, "' (expected f32, bf16 or q8_0)");
 }
 
-bool set_packed_simd_enabled(bool enabled) { return simd_enabled.exchange(enabled); }
-bool packed_simd_active() { return simd_enabled.load() && packed::cpu_has_avx2_fma(); }
+std::string_view packed_isa_name(PackedIsa isa) {
+  switch (isa) {
+    case PackedIsa::kScalar: return "scalar";
+    case PackedIsa::kAvx2: return "avx2";
+    case PackedIsa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+PackedIsa set_packed_isa_limit(PackedIsa limit) { return isa_limit.exchange(limit); }
+PackedIsa packed_isa() { return std::min(isa_limit.load(), best_supported_isa()); }
 
 PackedMatrix::PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format)
     : format_(format), rows_(rows), cols_(cols) {
@@ -116,19 +163,19 @@ void PackedMatrix::unpack_row(int64_t r, float* out) const {
 }
 
 void PackedMatrix::gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
-  const bool simd = packed_simd_active();
+  const PackedIsa isa = packed_isa();
   const int64_t k = cols_, blocks = cols_ / kQ8BlockSize;
-  for (int64_t r = row_begin; r < row_end; ++r) {
+  if (format_ == WeightFormat::kBF16) {
+    const DotBf16 dot = dot_bf16_for(isa);
     // The weight row stays in L1 while every row of x takes its dot product with it.
-    for (int64_t i = 0; i < m; ++i) {
-      float& out = y[i * rows_ + r];
-      if (format_ == WeightFormat::kBF16) {
-        const uint16_t* w = bf16_.data() + r * k;
-        out += simd ? packed::dot_bf16_avx2(x + i * k, w, k) : packed::dot_bf16_scalar(x + i * k, w, k);
-      } else {
-        const int8_t* q = q8_.data() + r * k;
-        const float* s = q8_scale_.data() + r * blocks;
-        out += simd ? packed::dot_q8_avx2(x + i * k, q, s, k) : packed::dot_q8_scalar(x + i * k, q, s, k);
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      for (int64_t i = 0; i < m; ++i) y[i * rows_ + r] += dot(x + i * k, bf16_.data() + r * k, k);
+    }
+  } else {
+    const DotQ8 dot = dot_q8_for(isa);
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      for (int64_t i = 0; i < m; ++i) {
+        y[i * rows_ + r] += dot(x + i * k, q8_.data() + r * k, q8_scale_.data() + r * blocks, k);
       }
     }
   }
@@ -136,12 +183,12 @@ void PackedMatrix::gemv_rows(const float* x, float* y, int64_t m, int64_t row_be
 
 void PackedMatrix::tiled_gemm(const float* x, float* y, int64_t m) const {
   const int64_t tile = std::min(rows_, tile_rows(cols_));
-  std::vector<float> widened(static_cast<size_t>(tile * cols_));
+  std::vector<float>& widened = tile_scratch(static_cast<size_t>(tile * cols_));
   for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
     const int64_t count = std::min(tile, rows_ - r0);
-    parallel_for(count, 8, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) unpack_row(r0 + r, widened.data() + r * cols_);
-    });
+    // Widened on this thread: BLAS's own threads are still spinning from the previous tile, and a second pool
+    // competing with them for the cores costs more than the widening itself (~1% of the GEMM's work).
+    for (int64_t r = 0; r < count; ++r) unpack_row(r0 + r, widened.data() + r * cols_);
     // y[:, r0:r0+count] += x · tileᵀ, written in place through BLAS's leading dimension.
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(count),
                 static_cast<int>(cols_), 1.0f, x, static_cast<int>(cols_), widened.data(), static_cast<int>(cols_),

@@ -9,8 +9,8 @@
 // Both are lossy against the f32 model, so f32 stays the default and the exact reference.
 //
 // Few rows (m <= kPackedGemvMaxRows): a fused kernel reads each weight row once, widens it in registers and
-// takes its dot products with every row of x (AVX2+FMA when the CPU has them, chosen at run time; a scalar
-// loop otherwise), split over rows of w across parallel_for's threads. More rows (prefill): tiles of w are
+// takes its dot products with every row of x (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time;
+// a scalar loop otherwise), split over rows of w across parallel_for's threads. More rows (prefill): tiles of w are
 // widened to f32 and multiplied through BLAS, where the arithmetic, not the bytes, dominates.
 #include <cstdint>
 #include <string_view>
@@ -60,9 +60,11 @@ class PackedMatrix {
   std::vector<float> q8_scale_;  // kQ8_0: rows * cols / 32 scales, row-major
 };
 
-// For tests and benchmarks: false forces the scalar kernels even where AVX2+FMA exist. Returns the previous value.
-bool set_packed_simd_enabled(bool enabled);
-// Whether the packed kernels run AVX2+FMA code now (enabled and supported by this CPU).
-bool packed_simd_active();
+// Instruction sets of the packed kernels, in increasing order. The best one the CPU supports runs, up to a limit
+// that tests and benchmarks can lower (set_packed_isa_limit returns the previous limit).
+enum class PackedIsa : uint8_t { kScalar, kAvx2, kAvx512 };
+std::string_view packed_isa_name(PackedIsa isa);  // "scalar", "avx2", "avx512"
+PackedIsa set_packed_isa_limit(PackedIsa limit);
+PackedIsa packed_isa();  // what runs now: min(limit, best supported by this CPU)
 
 }  // namespace tessera::kernels::cpu

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -11,18 +10,14 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/gemm.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
 thread_local bool inside_pool_task = false;
 
-int threads_from_environment() {
-  const char* value = std::getenv("OPENBLAS_NUM_THREADS");
-  if (value == nullptr) return 1;
-  const int n = std::atoi(value);
-  return n >= 1 ? n : 1;
-}
+int default_threads() { return std::max(1, gemm_threads()); }
 
 // Workers 1..size-1 wait for a new generation, run their chunk (if the job has one for them) and count down
 // `pending`; the caller is worker 0. Every worker acknowledges every generation, so none can lag behind into the
@@ -110,12 +105,12 @@ class Pool {
 };
 
 std::mutex pool_mutex;
-int requested_threads = 0;  // 0: from the environment
+int requested_threads = 0;  // 0: follow OpenBLAS
 std::unique_ptr<Pool> pool;
 
 Pool& current_pool() {
   std::lock_guard lock(pool_mutex);
-  const int want = requested_threads > 0 ? requested_threads : threads_from_environment();
+  const int want = requested_threads > 0 ? requested_threads : default_threads();
   if (!pool || pool->size() != want) {
     pool.reset();
     pool = std::make_unique<Pool>(want);
@@ -157,7 +152,7 @@ void set_kernel_threads(int n) {
 
 int kernel_threads() {
   std::lock_guard lock(pool_mutex);
-  return requested_threads > 0 ? requested_threads : threads_from_environment();
+  return requested_threads > 0 ? requested_threads : default_threads();
 }
 
 }  // namespace tessera::kernels::cpu

@@ -3,8 +3,9 @@
 // products). Decode calls a few hundred short kernels per token, so threads are started once and woken per call
 // (a short spin, then a condition variable) rather than created per call.
 //
-// Threads: set_kernel_threads(n), else OPENBLAS_NUM_THREADS (the same knob the BLAS GEMMs obey, so one variable
-// sizes both), else 1. A call from inside a parallel_for body runs serially (no nested parallelism, no deadlock).
+// Threads: set_kernel_threads(n), else OpenBLAS's thread count (gemm_threads(): OPENBLAS_NUM_THREADS or
+// set_gemm_threads), so one knob sizes both. A call from inside a parallel_for body runs serially (no nested
+// parallelism, no deadlock).
 #include <cstdint>
 #include <functional>
 

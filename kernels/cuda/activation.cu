@@ -1,26 +1,18 @@
 #include "kernels/cuda/activation.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_math.cuh"
 
 namespace tessera::kernels::cuda {
 namespace {
-
-__device__ inline float to_f32(float v) { return v; }
-__device__ inline float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <class T>
-__device__ inline T from_f32(float v);
-template <>
-__device__ inline float from_f32<float>(float v) { return v; }
-template <>
-__device__ inline __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 template <class T>
 __global__ void silu_and_mul_kernel(const T* __restrict__ gate_up, T* __restrict__ out, int ffn) {
   const int token = blockIdx.y;
   const T* row = gate_up + static_cast<size_t>(token) * 2 * ffn;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < ffn; i += gridDim.x * blockDim.x) {
-    const float gate = to_f32(row[i]);
-    const float up = to_f32(row[ffn + i]);
-    out[static_cast<size_t>(token) * ffn + i] = from_f32<T>(gate / (1.0f + __expf(-gate)) * up);
+    const float gate = detail::to_f32(row[i]);
+    const float up = detail::to_f32(row[ffn + i]);
+    out[static_cast<size_t>(token) * ffn + i] = detail::from_f32<T>(gate / (1.0f + __expf(-gate)) * up);
   }
 }
 

@@ -2,6 +2,8 @@
 // tokenizes, drives the engine and streams the text; the others follow the leader's step plans.
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "kernels/base/error.h"
@@ -12,6 +14,7 @@
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/mpi/mpi_session.h"
 #include "runtime/engine/replica.h"
+#include "runtime/model/model_source.h"
 #include "runtime/model/model_tokenizer.h"
 
 namespace tessera::launcher {
@@ -41,20 +44,25 @@ void print_layout(runtime::Replica& replica) {
   std::fflush(stdout);
 }
 
-int run_leader(runtime::Replica& replica, const runtime::Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
+// Without a tokenizer (dummy weights) the output is streamed as ids and generation stops at the config's
+// end-of-generation ids.
+int run_leader(runtime::Replica& replica, const runtime::Tokenizer* tokenizer, const std::vector<int32_t>& prompt,
                const GenerationOptions& o) {
   runtime::GenerationRequest request;
   request.prompt = prompt;
   request.max_new_tokens = o.max_tokens;
   request.sampling = {o.temperature, o.top_k, o.top_p, o.min_p, o.seed};
-  if (!o.ignore_eos) request.stop_ids = tokenizer.end_of_generation_ids();
-  runtime::IncrementalDetokenizer detokenizer(tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
+  if (!o.ignore_eos) {
+    request.stop_ids = tokenizer ? tokenizer->end_of_generation_ids() : replica.config().eos_token_ids;
+  }
+  std::optional<runtime::IncrementalDetokenizer> detokenizer;
+  if (tokenizer) detokenizer.emplace(*tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
   std::printf("--- prompt: %zu tokens; generating up to %d ---\n", prompt.size(), o.max_tokens);
   std::fflush(stdout);
   runtime::GenerationResult result;
   try {
     request.on_token = [&](int32_t id) {
-      const std::string text = detokenizer.push(id);
+      const std::string text = detokenizer ? detokenizer->push(id) : " " + std::to_string(id);
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     };
@@ -63,7 +71,7 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer& tokenizer, c
     replica.engine().shutdown();  // the followers leave their loop; the error is reported once, here
     throw;
   }
-  const std::string tail = detokenizer.flush();
+  const std::string tail = detokenizer ? detokenizer->flush() : std::string();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
   replica.engine().shutdown();
   const size_t decoded = result.tokens.size() > 0 ? result.tokens.size() - 1 : 0;
@@ -91,14 +99,20 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     replica_options.layout = {o.tp, o.pp};
     replica_options.max_sequence_length = o.max_sequence_length;
     replica_options.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
+    replica_options.backend = o.backend;
     auto replica = runtime::Replica::create(replica_options);
 
     std::unique_ptr<runtime::Tokenizer> tokenizer;
     std::vector<int32_t> prompt;
     parallel::run_collectively(replica->world(), [&] {
       if (rank != 0) return;
-      tokenizer = runtime::load_model_tokenizer(o.model);
-      prompt = build_prompt(*tokenizer, o);
+      if (!runtime::is_dummy_model_path(o.model)) tokenizer = runtime::load_model_tokenizer(o.model);
+      if (!o.prompt_ids.empty()) {
+        prompt = parse_prompt_ids(o.prompt_ids, replica->config().vocab_size);
+      } else {
+        TESSERA_CHECK(tokenizer != nullptr, o.model, " has no tokenizer: give the prompt as --prompt-ids \"1 2 3\"");
+        prompt = build_prompt(*tokenizer, o);
+      }
       TESSERA_CHECK(static_cast<int64_t>(prompt.size()) + o.max_tokens <= replica->max_sequence_length(), "prompt of ",
                     prompt.size(), " tokens plus --max-tokens ", o.max_tokens, " exceeds the maximum sequence length ",
                     replica->max_sequence_length(), " (raise --max-seq-len)");
@@ -115,7 +129,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
       }
       return 0;
     }
-    return run_leader(*replica, *tokenizer, prompt, o);
+    return run_leader(*replica, tokenizer.get(), prompt, o);
   } catch (const parallel::CollectiveFailure& e) {
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

@@ -6,11 +6,20 @@
 
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
+#include "runtime/engine/stage_backend.h"
 #include "runtime/model/model_source.h"
-#include "runtime/model/stage_weights.h"
 #include "runtime/model/tensor_parallel_shard.h"
 
 namespace tessera::runtime {
+namespace {
+
+int64_t world_min(int64_t value) {
+  int64_t out = value;
+  MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD);
+  return out;
+}
+
+}  // namespace
 
 std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::unique_ptr<Replica> replica(new Replica());
@@ -24,41 +33,46 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   replica->groups_ = parallel::make_mpi_process_groups(*replica->topology_);
   const parallel::Topology& topo = *replica->topology_;
 
-  // Phase 2: the model, this rank's shard of it, its KV cache.
+  // Phase 2: the model and this rank's shard of its weights, loaded by the backend.
+  ModelSource source;
+  std::optional<StageRequest> request;
+  std::unique_ptr<StageBuilder> builder;
+  int64_t fits_blocks = 0;
   parallel::run_collectively(*replica->groups_.world, [&] {
-    ModelSource source = open_model_source(options.model);
+    source = open_model_source(options.model);
     const ModelConfig& config = source.config;
     check_tensor_parallel_split(config, topo.tp());
-    const parallel::LayerRange layers = parallel::stage_layers(config.num_layers, topo.pp(), topo.stage());
-    const TensorParallelShard shard = make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank());
-
     int max_len = options.max_sequence_length;
     if (max_len <= 0) max_len = std::min(config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096, 4096);
     TESSERA_CHECK(max_len >= 1, "maximum sequence length must be >= 1, got ", max_len);
     TESSERA_CHECK(options.block_size >= 1, "KV block size must be >= 1, got ", options.block_size);
     TESSERA_CHECK(options.max_sequences >= 1, "max_sequences must be >= 1, got ", options.max_sequences);
-    KvCacheShape cache;
-    cache.num_layers = layers.size();
-    cache.block_size = options.block_size;
-    cache.num_blocks = options.max_sequences * ((max_len + options.block_size - 1) / options.block_size);
-    cache.kv_heads = shard.local_kv_heads();
-    cache.head_dim = config.head_dim;
-
-    StageWeights weights =
-        load_stage_weights(*source.weights, config, shard, layers, topo.is_first_stage(), topo.is_last_stage(),
-                           options.weight_format);
-    replica->weight_bytes_ = weights.bytes();
-    replica->kv_cache_bytes_ = cache.bytes();
+    const int64_t blocks_per_sequence = (max_len + options.block_size - 1) / options.block_size;
+    request.emplace(StageRequest{options, source.config, *source.weights, topo,
+                                 make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank()),
+                                 parallel::stage_layers(config.num_layers, topo.pp(), topo.stage()),
+                                 *replica->groups_.tp, max_len, options.max_sequences * blocks_per_sequence});
+    builder = make_stage_builder(options.backend, *request);
+    fits_blocks = builder->load();
     replica->max_sequence_length_ = max_len;
     replica->config_ = config;
-    replica->stage_ = std::make_unique<DecoderStage>(config, shard, std::move(weights), cache, *replica->groups_.tp);
+  });
+
+  // Phase 3: the KV cache, of the blocks every rank can hold (the leader hands out blocks for all), and the engine.
+  const int64_t kv_blocks = world_min(fits_blocks);
+  parallel::run_collectively(*replica->groups_.world, [&] {
+    BuiltStage built = builder->finish(kv_blocks, &world_min);
+    replica->weight_bytes_ = built.weight_bytes;
+    replica->kv_cache_bytes_ = built.kv_cache_bytes;
+    replica->kv_blocks_ = static_cast<int>(kv_blocks);
+    replica->stage_ = std::move(built.stage);
     replica->executor_ = std::make_unique<StageExecutor>(topo, replica->groups_, *replica->stage_);
     SchedulerLimits limits;
     limits.max_sequences = options.max_sequences;
     limits.max_step_tokens = std::max(options.max_step_tokens, options.max_sequences);
-    limits.max_sequence_length = max_len;
-    replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_, cache.num_blocks,
-                                                options.block_size, limits);
+    limits.max_sequence_length = replica->max_sequence_length_;
+    replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_,
+                                                replica->kv_blocks_, options.block_size, limits);
   });
   return replica;
 }

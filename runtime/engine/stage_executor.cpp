@@ -8,7 +8,7 @@ namespace tessera::runtime {
 int sampling_rank(const parallel::Topology& topology) { return topology.rank_of(topology.pp() - 1, 0); }
 
 StageExecutor::StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups,
-                             DecoderStage& stage)
+                             ModelStage& stage)
     : topology_(topology), groups_(groups), stage_(stage) {}
 
 ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {

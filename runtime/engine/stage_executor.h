@@ -11,7 +11,7 @@
 #include "parallel/process_groups.h"
 #include "parallel/step_plan.h"
 #include "parallel/topology.h"
-#include "runtime/model/decoder_stage.h"
+#include "runtime/model/model_stage.h"
 
 namespace tessera::runtime {
 
@@ -25,7 +25,7 @@ class StageExecutor {
   // Called on the last stage's tp_rank 0 with the plan and the [sampling sequences, vocab] logits.
   using LogitsObserver = std::function<void(const parallel::StepPlan&, const Tensor&)>;
 
-  StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups, DecoderStage& stage);
+  StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups, ModelStage& stage);
 
   // Returns the sampled tokens, in plan order of the sampling sequences, on the leader; empty on other ranks.
   std::vector<SampledToken> execute(const parallel::StepPlan& plan);
@@ -37,7 +37,7 @@ class StageExecutor {
 
   const parallel::Topology& topology_;
   parallel::ProcessGroups& groups_;
-  DecoderStage& stage_;
+  ModelStage& stage_;
   LogitsObserver observer_;
 };
 

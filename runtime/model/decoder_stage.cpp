@@ -10,7 +10,6 @@
 #include "kernels/cpu/norm.h"
 
 namespace tessera::runtime {
-namespace {
 
 namespace k = kernels::cpu;
 
@@ -29,8 +28,6 @@ k::RopeConfig rope_config_of(const ModelConfig& c) {
   r.original_max_position_embeddings = c.rope_scaling.original_max_position_embeddings;
   return r;
 }
-
-}  // namespace
 
 DecoderStage::DecoderStage(const ModelConfig& config, const TensorParallelShard& shard, StageWeights weights,
                            KvCacheShape cache_shape, parallel::Communicator& tp)

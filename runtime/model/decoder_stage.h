@@ -11,27 +11,32 @@
 #include "runtime/model/forward_batch.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/model_config.h"
+#include "runtime/model/model_stage.h"
 #include "runtime/model/stage_weights.h"
 #include "runtime/model/tensor_parallel_shard.h"
 
 namespace tessera::runtime {
 
-class DecoderStage {
+// The model's RoPE (theta, linear / llama3 scaling) in the kernels' terms; every backend builds its table from it.
+kernels::cpu::RopeConfig rope_config_of(const ModelConfig& config);
+
+// The CPU backend's ModelStage: f32 activations on the host, the kernels of kernels/cpu.
+class DecoderStage final : public ModelStage {
  public:
   // `tp` is this rank's tensor-parallel group (size shard.tp); `weights` and `cache` cover this stage's layers.
   DecoderStage(const ModelConfig& config, const TensorParallelShard& shard, StageWeights weights,
                KvCacheShape cache_shape, parallel::Communicator& tp);
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
   const StageWeights& weights() const { return weights_; }
 
   // First stage: hidden[T, hidden] = embedding of batch.tokens (vocab-parallel lookup + all-reduce).
-  void embed(const ForwardBatch& batch, Tensor& hidden);
+  void embed(const ForwardBatch& batch, Tensor& hidden) override;
   // Runs this stage's layers on hidden[T, hidden] in place, reading and extending the KV cache.
-  void run_layers(const ForwardBatch& batch, Tensor& hidden);
+  void run_layers(const ForwardBatch& batch, Tensor& hidden) override;
   // Last stage: full-vocabulary logits [rows.size(), vocab] of the given rows of hidden (final norm, LM head,
   // all-gather across the TP group). Every member of the TP group receives the full logits.
-  void logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out);
+  void logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) override;
 
  private:
   void attention_block(const ForwardBatch& batch, int local_layer, Tensor& hidden);

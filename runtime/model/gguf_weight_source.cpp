@@ -4,19 +4,10 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "runtime/model/weight_layout.h"
 
 namespace tessera::runtime {
 namespace {
-
-bool is_layer_kind(WeightKind kind) {
-  return kind != WeightKind::kTokenEmbedding && kind != WeightKind::kOutputNorm && kind != WeightKind::kLmHead;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
 
 std::vector<int64_t> torch_shape(const GgufTensorInfo& tensor) {
   return std::vector<int64_t>(tensor.dims.rbegin(), tensor.dims.rend());
@@ -59,21 +50,9 @@ GgufWeightSource::GgufWeightSource(std::shared_ptr<const GgufFile> file, const M
   const std::string arch = file_->get_string("general.architecture").value_or("");
   llama_permutation_ = arch == "llama";
   // Every weight the config implies must be there, shaped as the config says, in a type we can decode.
-  std::vector<WeightId> ids = {{WeightKind::kTokenEmbedding}, {WeightKind::kOutputNorm}, {WeightKind::kLmHead}};
-  for (int layer = 0; layer < config_.num_layers; ++layer) {
-    for (WeightKind kind : {WeightKind::kAttnNorm, WeightKind::kAttnQ, WeightKind::kAttnK, WeightKind::kAttnV,
-                            WeightKind::kAttnQBias, WeightKind::kAttnKBias, WeightKind::kAttnVBias,
-                            WeightKind::kAttnOutput, WeightKind::kFfnNorm, WeightKind::kFfnGate, WeightKind::kFfnUp,
-                            WeightKind::kFfnDown}) {
-      ids.push_back({kind, layer});
-    }
-  }
-  for (const WeightId& id : ids) {
-    if (!expected(id)) continue;
+  for (const WeightId& id : model_weight_ids(config_)) {
     const GgufTensorInfo& t = tensor(id);
-    const auto want = expected_shape(id);
-    TESSERA_CHECK(torch_shape(t) == want, file_->description(), ": tensor '", t.name, "' (", to_string(id),
-                  ") has shape ", shape_text(torch_shape(t)), " but the model config implies ", shape_text(want));
+    check_weight_shape(config_, id, torch_shape(t), file_->description(), t.name);
     const GgmlTypeTraits traits = ggml_type_traits(t.type);
     TESSERA_CHECK(traits.dequantizable, file_->description(), ": tensor '", t.name, "' is stored as ", traits.name,
                   ", which Tessera cannot dequantize");
@@ -84,52 +63,17 @@ std::unique_ptr<GgufWeightSource> GgufWeightSource::open(const std::filesystem::
   return std::make_unique<GgufWeightSource>(GgufFile::open(path), config);
 }
 
-bool GgufWeightSource::expected(const WeightId& id) const {
-  if (is_layer_kind(id.kind) != (id.layer >= 0) || id.layer >= config_.num_layers) return false;
-  switch (id.kind) {
-    case WeightKind::kAttnQBias:
-    case WeightKind::kAttnKBias:
-    case WeightKind::kAttnVBias: return config_.attention_qkv_bias;
-    case WeightKind::kLmHead: return !config_.tie_word_embeddings;
-    default: return true;
-  }
-}
-
 bool GgufWeightSource::has(const WeightId& id) const {
-  return expected(id) && file_->find_tensor(gguf_tensor_name(id)) != nullptr;
+  return config_implies_weight(config_, id) && file_->find_tensor(gguf_tensor_name(id)) != nullptr;
 }
 
 const GgufTensorInfo& GgufWeightSource::tensor(const WeightId& id) const {
-  TESSERA_CHECK(is_layer_kind(id.kind) == (id.layer >= 0) && id.layer < config_.num_layers, file_->description(),
+  TESSERA_CHECK(is_layer_weight(id.kind) == (id.layer >= 0) && id.layer < config_.num_layers, file_->description(),
                 ": no weight ", to_string(id), " in a model of ", config_.num_layers, " layers");
   const std::string name = gguf_tensor_name(id);
   const GgufTensorInfo* t = file_->find_tensor(name);
   TESSERA_CHECK(t != nullptr, file_->description(), ": missing tensor '", name, "' (", to_string(id), ")");
   return *t;
-}
-
-std::vector<int64_t> GgufWeightSource::expected_shape(const WeightId& id) const {
-  const int64_t hidden = config_.hidden_size, ffn = config_.intermediate_size, vocab = config_.vocab_size;
-  const int64_t q = int64_t{config_.num_heads} * config_.head_dim;
-  const int64_t kv = int64_t{config_.num_kv_heads} * config_.head_dim;
-  switch (id.kind) {
-    case WeightKind::kTokenEmbedding:
-    case WeightKind::kLmHead: return {vocab, hidden};
-    case WeightKind::kAttnNorm:
-    case WeightKind::kFfnNorm:
-    case WeightKind::kOutputNorm: return {hidden};
-    case WeightKind::kAttnQ: return {q, hidden};
-    case WeightKind::kAttnK:
-    case WeightKind::kAttnV: return {kv, hidden};
-    case WeightKind::kAttnQBias: return {q};
-    case WeightKind::kAttnKBias:
-    case WeightKind::kAttnVBias: return {kv};
-    case WeightKind::kAttnOutput: return {hidden, q};
-    case WeightKind::kFfnGate:
-    case WeightKind::kFfnUp: return {ffn, hidden};
-    case WeightKind::kFfnDown: return {hidden, ffn};
-  }
-  return {};
 }
 
 bool GgufWeightSource::permuted(const WeightId& id) const {

@@ -40,8 +40,6 @@ class GgufWeightSource final : public WeightSource {
 
  private:
   const GgufTensorInfo& tensor(const WeightId& id) const;  // Error naming the weight and the file when absent
-  std::vector<int64_t> expected_shape(const WeightId& id) const;
-  bool expected(const WeightId& id) const;  // the config implies this weight
   bool permuted(const WeightId& id) const;  // stored in llama.cpp's interleaved Q/K order
 
   std::shared_ptr<const GgufFile> file_;

@@ -1,34 +1,9 @@
 #include "runtime/model/hf_weight_source.h"
 
-#include <array>
-#include <sstream>
-
 #include "kernels/base/error.h"
+#include "runtime/model/weight_layout.h"
 
 namespace tessera::runtime {
-namespace {
-
-constexpr std::array<WeightKind, 12> kLayerKinds{
-    WeightKind::kAttnNorm,  WeightKind::kAttnQ,     WeightKind::kAttnK,       WeightKind::kAttnV,
-    WeightKind::kAttnQBias, WeightKind::kAttnKBias, WeightKind::kAttnVBias,   WeightKind::kAttnOutput,
-    WeightKind::kFfnNorm,   WeightKind::kFfnGate,   WeightKind::kFfnUp,       WeightKind::kFfnDown,
-};
-constexpr std::array<WeightKind, 3> kModelKinds{WeightKind::kTokenEmbedding, WeightKind::kOutputNorm,
-                                                WeightKind::kLmHead};
-
-bool is_layer_kind(WeightKind kind) {
-  return kind != WeightKind::kTokenEmbedding && kind != WeightKind::kOutputNorm && kind != WeightKind::kLmHead;
-}
-
-std::string shape_string(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << ']';
-  return out.str();
-}
-
-}  // namespace
 
 std::string hf_tensor_name(const WeightId& id) {
   const std::string layer = concat("model.layers.", id.layer, ".");
@@ -54,20 +29,14 @@ std::string hf_tensor_name(const WeightId& id) {
 
 HfWeightSource::HfWeightSource(SafetensorsCheckpoint checkpoint, const ModelConfig& config)
     : checkpoint_(std::move(checkpoint)), config_(config) {
-  auto check = [&](const WeightId& id) {
-    if (!expected(id)) return;
+  // Every weight the config implies must be there, shaped as the config says, in a dtype we can decode.
+  for (const WeightId& id : model_weight_ids(config_)) {
     const auto location = locate(id);
     const auto& tensor = *location.tensor;
-    const auto want = expected_shape(id);
-    TESSERA_CHECK(tensor.shape == want, location.file->description(), ": tensor '", tensor.name, "' has shape ",
-                  shape_string(tensor.shape), " but the model config implies ", shape_string(want));
+    check_weight_shape(config_, id, tensor.shape, location.file->description(), tensor.name);
     const auto traits = safetensors_dtype_traits(tensor.dtype);
     TESSERA_CHECK(traits.decodable, location.file->description(), ": tensor '", tensor.name, "' has dtype ",
                   traits.name, ", which Tessera cannot read as weights");
-  };
-  for (WeightKind kind : kModelKinds) check(WeightId{kind});
-  for (int layer = 0; layer < config_.num_layers; ++layer) {
-    for (WeightKind kind : kLayerKinds) check(WeightId{kind, layer});
   }
 }
 
@@ -76,56 +45,18 @@ std::unique_ptr<HfWeightSource> HfWeightSource::open(const std::filesystem::path
   return std::make_unique<HfWeightSource>(SafetensorsCheckpoint::open(directory), config);
 }
 
-bool HfWeightSource::expected(const WeightId& id) const {
-  if (is_layer_kind(id.kind) != (id.layer >= 0) || id.layer >= config_.num_layers) return false;
-  switch (id.kind) {
-    case WeightKind::kAttnQBias:
-    case WeightKind::kAttnKBias:
-    case WeightKind::kAttnVBias: return config_.attention_qkv_bias;
-    // Tied checkpoints sometimes still store lm_head.weight (a copy); the decoder uses the embedding then.
-    case WeightKind::kLmHead: return !config_.tie_word_embeddings;
-    default: return true;
-  }
-}
-
-std::vector<int64_t> HfWeightSource::expected_shape(const WeightId& id) const {
-  const int64_t hidden = config_.hidden_size;
-  const int64_t q_width = static_cast<int64_t>(config_.num_heads) * config_.head_dim;
-  const int64_t kv_width = static_cast<int64_t>(config_.num_kv_heads) * config_.head_dim;
-  const int64_t ffn = config_.intermediate_size;
-  const int64_t vocab = config_.vocab_size;
-  switch (id.kind) {
-    case WeightKind::kTokenEmbedding:
-    case WeightKind::kLmHead: return {vocab, hidden};
-    case WeightKind::kAttnNorm:
-    case WeightKind::kFfnNorm:
-    case WeightKind::kOutputNorm: return {hidden};
-    case WeightKind::kAttnQ: return {q_width, hidden};
-    case WeightKind::kAttnK:
-    case WeightKind::kAttnV: return {kv_width, hidden};
-    case WeightKind::kAttnQBias: return {q_width};
-    case WeightKind::kAttnKBias:
-    case WeightKind::kAttnVBias: return {kv_width};
-    case WeightKind::kAttnOutput: return {hidden, q_width};
-    case WeightKind::kFfnGate:
-    case WeightKind::kFfnUp: return {ffn, hidden};
-    case WeightKind::kFfnDown: return {hidden, ffn};
-  }
-  fail("unknown weight kind ", static_cast<int>(id.kind));
-}
-
 SafetensorsCheckpoint::Location HfWeightSource::locate(const WeightId& id) const {
   const std::string name = hf_tensor_name(id);
-  TESSERA_CHECK(expected(id), describe(), ": weight ", name, " is not part of this ", config_.architecture,
-                " model (", config_.num_layers, " layers, tied embeddings ", config_.tie_word_embeddings,
-                ", qkv bias ", config_.attention_qkv_bias, ")");
+  TESSERA_CHECK(config_implies_weight(config_, id), describe(), ": weight ", name, " is not part of this ",
+                config_.architecture, " model (", config_.num_layers, " layers, tied embeddings ",
+                config_.tie_word_embeddings, ", qkv bias ", config_.attention_qkv_bias, ")");
   const auto location = checkpoint_.find(name);
   TESSERA_CHECK(location.tensor != nullptr, describe(), ": missing tensor '", name, "'");
   return location;
 }
 
 bool HfWeightSource::has(const WeightId& id) const {
-  return expected(id) && checkpoint_.find(hf_tensor_name(id)).tensor != nullptr;
+  return config_implies_weight(config_, id) && checkpoint_.find(hf_tensor_name(id)).tensor != nullptr;
 }
 
 WeightInfo HfWeightSource::info(const WeightId& id) const {

@@ -31,8 +31,6 @@ class HfWeightSource final : public WeightSource {
  private:
   // The file and tensor of a weight the config implies; Error naming the weight and the checkpoint otherwise.
   SafetensorsCheckpoint::Location locate(const WeightId& id) const;
-  std::vector<int64_t> expected_shape(const WeightId& id) const;
-  bool expected(const WeightId& id) const;  // the config implies this weight
 
   SafetensorsCheckpoint checkpoint_;
   ModelConfig config_;

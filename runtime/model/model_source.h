@@ -14,8 +14,11 @@ struct ModelSource {
   std::unique_ptr<WeightSource> weights;
 };
 
-// A directory -> Hugging Face (config.json, generation_config.json, safetensors); a *.gguf file -> GGUF.
+// A directory -> Hugging Face (config.json, generation_config.json, safetensors); a *.gguf file -> GGUF;
+// "dummy:<preset>" -> a preset's shapes with deterministic random weights (model_presets.h, no file, no tokenizer).
 // Throws tessera::Error naming the path when it does not exist or is neither.
 ModelSource open_model_source(const std::filesystem::path& path);
+// Whether `path` names dummy weights ("dummy:<preset>"): such a model has no tokenizer.
+bool is_dummy_model_path(const std::filesystem::path& path);
 
 }  // namespace tessera::runtime

@@ -8,16 +8,6 @@
 namespace tessera::runtime {
 namespace {
 
-constexpr WeightKind kLayerKinds[] = {
-    WeightKind::kAttnNorm, WeightKind::kAttnQ,      WeightKind::kAttnK,     WeightKind::kAttnV,
-    WeightKind::kAttnQBias, WeightKind::kAttnKBias, WeightKind::kAttnVBias, WeightKind::kAttnOutput,
-    WeightKind::kFfnNorm,  WeightKind::kFfnGate,    WeightKind::kFfnUp,     WeightKind::kFfnDown,
-};
-
-bool is_bias(WeightKind kind) {
-  return kind == WeightKind::kAttnQBias || kind == WeightKind::kAttnKBias || kind == WeightKind::kAttnVBias;
-}
-
 int64_t element_count(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -89,18 +79,6 @@ uint64_t stage_stored_bytes(const StoredSlices& stored, const ModelConfig& c, co
 }
 
 }  // namespace
-
-std::vector<WeightId> model_weight_ids(const ModelConfig& config) {
-  std::vector<WeightId> ids{{WeightKind::kTokenEmbedding}, {WeightKind::kOutputNorm}};
-  if (!config.tie_word_embeddings) ids.push_back({WeightKind::kLmHead});
-  for (int layer = 0; layer < config.num_layers; ++layer) {
-    for (WeightKind kind : kLayerKinds) {
-      if (is_bias(kind) && !config.attention_qkv_bias) continue;
-      ids.push_back({kind, layer});
-    }
-  }
-  return ids;
-}
 
 WeightSummary summarize_weights(const ModelConfig& config, const WeightSource& source) {
   std::map<std::string, StorageTypeTotal> by_type;

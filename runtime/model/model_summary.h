@@ -13,13 +13,10 @@
 #include "parallel/topology.h"
 #include "runtime/model/model_config.h"
 #include "runtime/model/tensor_parallel_shard.h"
+#include "runtime/model/weight_layout.h"  // model_weight_ids
 #include "runtime/model/weight_source.h"
 
 namespace tessera::runtime {
-
-// Every weight the decoder reads for this config, model-level ones first, then layer by layer. The LM head is
-// absent when embeddings are tied (the token embedding serves as LM head), the QKV biases when the model has none.
-std::vector<WeightId> model_weight_ids(const ModelConfig& config);
 
 struct StorageTypeTotal {
   std::string storage_type;  // as the file names it: "Q4_1", "F32", "BF16"

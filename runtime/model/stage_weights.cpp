@@ -110,6 +110,11 @@ WeightMatrix read_lm_head(const WeightSource& source, WeightId id, const ModelCo
 
 }  // namespace
 
+LayerWeights load_layer_weights(const WeightSource& source, const ModelConfig& config, const TensorParallelShard& shard,
+                                int layer, k::WeightFormat matrix_format) {
+  return load_layer(source, config, shard, layer, matrix_format);
+}
+
 size_t StageWeights::bytes() const {
   size_t total = embedding.nbytes() + output_norm.nbytes() + lm_head.bytes();
   for (const LayerWeights& w : layer) {

@@ -44,4 +44,9 @@ StageWeights load_stage_weights(const WeightSource& source, const ModelConfig& c
                                 bool last_stage,
                                 kernels::cpu::WeightFormat matrix_format = kernels::cpu::WeightFormat::kF32);
 
+// One layer of the above (model layer `layer`), for backends that convert and upload layer by layer rather than
+// holding a whole stage in host memory first (runtime/cuda/).
+LayerWeights load_layer_weights(const WeightSource& source, const ModelConfig& config, const TensorParallelShard& shard,
+                                int layer, kernels::cpu::WeightFormat matrix_format = kernels::cpu::WeightFormat::kF32);
+
 }  // namespace tessera::runtime

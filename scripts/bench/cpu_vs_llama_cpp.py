@@ -14,9 +14,9 @@ table shows the median of the repetitions.
 - Decode: --decode-tokens greedy tokens after the first, never stopping at end-of-generation (Tessera runs with
   --ignore-eos and --max-tokens decode+1; llama.cpp is driven token by token with eval([tok]) + argmax).
 
-Tessera runs as `mpirun -np 1 tessera generate --tp 1 --pp 1` with OPENBLAS_NUM_THREADS=--threads; its load time is
-not counted (the timings come from the engine). With --weight-dtypes f32,q8_0,... it is measured once per weight
-format (`tessera generate --weight-dtype`).
+Tessera runs as `mpirun -np 1 --bind-to none tessera generate --tp 1 --pp 1` with OPENBLAS_NUM_THREADS=--threads;
+its load time is not counted (the timings come from the engine). With --weight-dtypes f32,q8_0,... it is measured
+once per weight format (`tessera generate --weight-dtype`).
 """
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = Path.home() / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 DOC = REPO / "docs" / "PERFORMANCE.md"
-# One block per thread count, so the 1- and 2-thread tables live side by side and a rerun replaces only its own.
-BEGIN_MARK = "<!-- cpu-vs-llama-cpp threads={threads}: begin (written by scripts/bench/cpu_vs_llama_cpp.py) -->"
-END_MARK = "<!-- cpu-vs-llama-cpp threads={threads}: end -->"
+# One block per thread count (and llama.cpp wait policy), so the tables live side by side and a rerun replaces only
+# its own.
+BEGIN_MARK = "<!-- cpu-vs-llama-cpp {key}: begin (written by scripts/bench/cpu_vs_llama_cpp.py) -->"
+END_MARK = "<!-- cpu-vs-llama-cpp {key}: end -->"
 
 # Plain prose, long enough to cut any prompt length up to ~600 tokens from it.
 BASE_TEXT = (
@@ -137,7 +138,10 @@ SUMMARY = re.compile(r"prefill: (\d+) tokens in ([\d.]+) s \([\d.]+ tokens/s\); 
 
 
 def tessera_command(args: argparse.Namespace, prompt_text: str, weight_dtype: str | None) -> list[str]:
-    cmd = ["mpirun", "--allow-run-as-root", "-np", "1", "-x", f"OPENBLAS_NUM_THREADS={args.threads}",
+    # --bind-to none: for -np <= 2 Open MPI binds each rank to one core by default, which would put every
+    # thread of the rank on that core.
+    cmd = ["mpirun", "--allow-run-as-root", "-np", "1", "--bind-to", "none",
+           "-x", f"OPENBLAS_NUM_THREADS={args.threads}",
            str(args.tessera), "generate", "--model", str(args.model), "--tp", "1", "--pp", "1",
            "--max-tokens", str(args.decode_tokens + 1), "--ignore-eos", "--max-seq-len", str(args.n_ctx),
            "--prompt", prompt_text]
@@ -182,15 +186,15 @@ def markdown(args: argparse.Namespace, series: list[Series], llama: Series, llam
     return "\n".join(lines) + "\n"
 
 
-def write_doc(table: str, threads: int) -> None:
+def write_doc(table: str, key: str) -> None:
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    begin, end = BEGIN_MARK.format(threads=threads), END_MARK.format(threads=threads)
+    begin, end = BEGIN_MARK.format(key=key), END_MARK.format(key=key)
     block = f"{begin}\n{table}{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + f"\n\n### {threads} thread(s)\n\n" + block + "\n"
+        text = text.rstrip("\n") + f"\n\n### {key}\n\n" + block + "\n"
     DOC.write_text(text)
 
 
@@ -205,6 +209,9 @@ def main() -> None:
     ap.add_argument("--n-ctx", type=int, default=1024)
     ap.add_argument("--weight-dtypes", default="",
                     help="comma-separated Tessera --weight-dtype values to measure (empty: the binary's default only)")
+    ap.add_argument("--llama-passive-wait", action="store_true",
+                    help="run llama.cpp with OMP_WAIT_POLICY=PASSIVE (its OpenMP threads sleep instead of spinning "
+                         "between ops: much better when other processes share the cores)")
     ap.add_argument("--write-doc", action="store_true", help=f"write the table into {DOC.relative_to(REPO)}")
     args = ap.parse_args()
     args.argv = sys.argv[1:]
@@ -214,6 +221,8 @@ def main() -> None:
     if not args.tessera.exists():
         sys.exit(f"tessera binary not found: {args.tessera} (build it: ninja -C build-bench tessera)")
 
+    if args.llama_passive_wait:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when llama.cpp's OpenMP runtime starts, i.e. at import
     llama = LlamaCpp(args.model, args.threads, args.n_ctx)
     words = llama.tokenize(BASE_TEXT * 4)
     if len(words) < args.prompt_tokens:
@@ -223,7 +232,7 @@ def main() -> None:
 
     dtypes = [d for d in args.weight_dtypes.split(",") if d] or [None]
     series = [Series(f"Tessera ({d or 'default'} weights)") for d in dtypes]
-    llama_series = Series("llama.cpp")
+    llama_series = Series("llama.cpp" + (" (OMP_WAIT_POLICY=PASSIVE)" if args.llama_passive_wait else ""))
     for rep in range(args.repeats):
         for d, s in zip(dtypes, series):
             s.samples.append(run_tessera(args, prompt_text, d))
@@ -235,7 +244,7 @@ def main() -> None:
     print()
     print(table)
     if args.write_doc:
-        write_doc(table, args.threads)
+        write_doc(table, f"threads={args.threads}" + (" llama-passive" if args.llama_passive_wait else ""))
         print(f"written to {DOC}")
 
 

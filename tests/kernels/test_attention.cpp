@@ -7,17 +7,12 @@
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/attention.h"
+#include "tests/support/random_data.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
-std::vector<float> random_vector(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_support::random_vector;
 
 // A paged cache with owned storage, its unused slots filled with a sentinel.
 struct Cache {

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <bit>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,14 +9,12 @@
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/dequant.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
-std::filesystem::path fixture_dir() {
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  return std::filesystem::path(source ? source : ".") / "tests/fixtures/gguf/dequant";
-}
+std::filesystem::path fixture_dir() { return testing::fixture("gguf/dequant"); }
 
 std::vector<std::byte> read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,22 +1,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/norm.h"
+#include "tests/support/random_data.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
-std::vector<float> random_vector(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_support::random_vector;
 
 // HF LlamaRMSNorm in double.
 std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int64_t rows, int64_t dim,

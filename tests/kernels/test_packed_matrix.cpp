@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/base/error.h"
@@ -53,11 +54,20 @@ void expect_matches(const PackedMatrix& w, int64_t m, bool with_bias, uint32_t s
   }
 }
 
-struct SimdOff {
-  SimdOff() { previous = set_packed_simd_enabled(false); }
-  ~SimdOff() { set_packed_simd_enabled(previous); }
-  bool previous;
-};
+// Runs the body under each instruction set this CPU has, restoring the limit afterwards.
+template <class Body>
+void for_each_supported_isa(const Body& body) {
+  const PackedIsa previous = set_packed_isa_limit(PackedIsa::kAvx512);
+  const PackedIsa best = packed_isa();
+  for (const PackedIsa isa : {PackedIsa::kScalar, PackedIsa::kAvx2, PackedIsa::kAvx512}) {
+    if (isa > best) break;
+    set_packed_isa_limit(isa);
+    ASSERT_EQ(packed_isa(), isa);
+    SCOPED_TRACE(std::string(packed_isa_name(isa)));
+    body();
+  }
+  set_packed_isa_limit(previous);
+}
 
 TEST(PackedMatrix, ParsesAndNamesFormats) {
   EXPECT_EQ(parse_weight_format("f32"), WeightFormat::kF32);
@@ -108,27 +118,35 @@ TEST(PackedMatrix, ProductsMatchReferenceOnEveryPath) {
   set_kernel_threads(3);  // the GEMV splits rows across threads, the tiles widen in parallel
   // (rows, cols): odd row counts, a row length that is not a multiple of 8 (bf16 tail), model-like shapes.
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{1, 32}, {37, 96}, {300, 576}, {129, 1536}};
-  for (const WeightFormat format : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0}) {
-    for (const auto& [rows, cols] : shapes) {
-      const PackedMatrix w(random_values(rows * cols, 11, 0.05f), rows, cols, format);
-      for (const int64_t m : {1, 3, 8, 9, 40}) {
-        expect_matches(w, m, /*with_bias=*/m % 2 == 1, static_cast<uint32_t>(rows + m));
+  for_each_supported_isa([&] {
+    for (const WeightFormat format : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0}) {
+      for (const auto& [rows, cols] : shapes) {
+        const PackedMatrix w(random_values(rows * cols, 11, 0.05f), rows, cols, format);
+        for (const int64_t m : {1, 3, 8, 9, 40}) {
+          expect_matches(w, m, /*with_bias=*/m % 2 == 1, static_cast<uint32_t>(rows + m));
+        }
       }
     }
-  }
-  const PackedMatrix odd(random_values(5 * 45, 12), 5, 45, WeightFormat::kBF16);
-  expect_matches(odd, 1, true, 1);
-  expect_matches(odd, 12, false, 2);
+    // bf16 rows of 45 and 21 values: every tail length of the vector loops.
+    for (const int64_t cols : {45, 21, 8}) {
+      const PackedMatrix odd(random_values(5 * cols, 12), 5, cols, WeightFormat::kBF16);
+      expect_matches(odd, 1, true, 1);
+      expect_matches(odd, 12, false, 2);
+    }
+    // q8 rows of one and three blocks: the odd-block tail of the two-block loop.
+    for (const int64_t cols : {32, 96}) {
+      const PackedMatrix q8(random_values(9 * cols, 14), 9, cols, WeightFormat::kQ8_0);
+      expect_matches(q8, 2, true, 3);
+    }
+  });
+  set_kernel_threads(1);
 }
 
-TEST(PackedMatrix, ScalarKernelsMatchReference) {
-  const SimdOff scalar_only;
-  EXPECT_FALSE(packed_simd_active());
-  for (const WeightFormat format : {WeightFormat::kBF16, WeightFormat::kQ8_0}) {
-    const PackedMatrix w(random_values(70 * 160, 13, 0.05f), 70, 160, format);
-    expect_matches(w, 1, true, 5);
-    expect_matches(w, 4, false, 6);
-  }
+TEST(PackedMatrix, ReportsTheInstructionSet) {
+  const PackedIsa previous = set_packed_isa_limit(PackedIsa::kScalar);
+  EXPECT_EQ(packed_isa(), PackedIsa::kScalar);
+  set_packed_isa_limit(previous);
+  EXPECT_EQ(packed_isa_name(PackedIsa::kAvx2), "avx2");
 }
 
 TEST(PackedMatrix, EmptyShapes) {

@@ -2,22 +2,16 @@
 
 #include <cmath>
 #include <numbers>
-#include <random>
 #include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/rope.h"
+#include "tests/support/random_data.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
-std::vector<float> random_vector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+using testing_support::random_vector;
 
 // 1 / theta^(2i / d) in double.
 std::vector<double> default_inv_freq(double theta, int64_t dim) {

@@ -4,24 +4,18 @@
 
 #include <bit>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/rope.h"
+#include "tests/support/json_file.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
-nlohmann::json load_fixture() {
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  const std::string path = std::string(source ? source : ".") + "/tests/fixtures/rope/hf_rope.json";
-  std::ifstream in(path);
-  if (!in) ADD_FAILURE() << "cannot open " << path << " (set TESSERA_SOURCE_DIR to the repository root)";
-  return in ? nlohmann::json::parse(in) : nlohmann::json::object();
-}
+nlohmann::json load_fixture() { return testing::read_json(testing::fixture("rope/hf_rope.json")); }
 
 std::vector<float> floats(const nlohmann::json& bit_patterns) {
   std::vector<float> out;

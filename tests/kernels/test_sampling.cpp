@@ -4,25 +4,20 @@
 #include <cmath>
 #include <limits>
 #include <map>
-#include <random>
 #include <set>
 #include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/sampling.h"
+#include "tests/support/random_data.h"
 
 namespace tessera::kernels::cpu {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-std::vector<float> random_logits(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 3.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = dist(rng);
-  return v;
-}
+// Normal logits with a spread of a few nats, as a real LM head gives: a handful of tokens carry most of the mass.
+std::vector<float> random_logits(int64_t n, uint32_t seed) { return testing_support::random_normal(n, seed, 3.0f); }
 
 // Logits whose softmax is exactly `probs` (up to rounding).
 std::vector<float> logits_of(const std::vector<double>& probs) {

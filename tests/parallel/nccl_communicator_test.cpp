@@ -11,14 +11,13 @@
 #include "kernels/base/error.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/nccl/nccl_communicator.h"
+#include "tests/parallel/device_communicator_checks.h"
 #include "tests/support/gpu_test_support.h"
 
 namespace tessera::parallel {
 namespace {
 
 using testing_support::DeviceBuffer;
-
-float contribution(int rank, size_t i) { return static_cast<float>(rank + 1) * 0.25f + static_cast<float>(i % 11); }
 
 // Every rank of the node needs its own GPU; the answer is agreed over the world.
 bool enough_gpus_everywhere() {
@@ -65,81 +64,25 @@ TEST_F(NcclCommunicatorTest, MembersMatchBootstrap) {
 }
 
 TEST_F(NcclCommunicatorTest, AllReduceSumF32) {
-  auto& comm = make();
-  for (size_t count : {size_t{1}, size_t{3}, size_t{1000}, size_t{65537}}) {
-    std::vector<float> host(count);
-    for (size_t i = 0; i < count; ++i) host[i] = contribution(comm.rank(), i);
-    DeviceBuffer<float> data(host);
-    comm.all_reduce_sum(data.get(), count);
-    const std::vector<float> result = data.download();
-    for (size_t i = 0; i < count; ++i) {
-      float expected = 0;
-      for (int r = 0; r < comm.size(); ++r) expected += contribution(r, i);
-      ASSERT_FLOAT_EQ(result[i], expected) << "count=" << count << " i=" << i;
-    }
-  }
+  device_checks::all_reduce_sum_f32(make(), {1, 3, 1000, 65537});
 }
 
 TEST_F(NcclCommunicatorTest, AllReduceSumBf16AccumulatesInF32) {
-  auto& comm = make();
-  std::vector<bf16> host(257);
-  for (size_t i = 0; i < host.size(); ++i) host[i] = float_to_bf16(contribution(comm.rank(), i) * 1.001f);
-  DeviceBuffer<bf16> data(host);
-  comm.all_reduce_sum(data.get(), host.size());
-  const std::vector<bf16> result = data.download();
-  for (size_t i = 0; i < host.size(); ++i) {
-    float expected = 0;
-    for (int r = 0; r < comm.size(); ++r) expected += bf16_to_float(float_to_bf16(contribution(r, i) * 1.001f));
-    EXPECT_EQ(result[i].bits, float_to_bf16(expected).bits) << "i=" << i;
-  }
+  device_checks::all_reduce_sum_bf16(make());
 }
 
 TEST_F(NcclCommunicatorTest, AllGatherOrdersByMember) {
-  auto& comm = make();
-  const size_t count = 129;
-  std::vector<float> mine(count);
-  for (size_t i = 0; i < count; ++i) mine[i] = contribution(comm.rank(), i);
-  DeviceBuffer<float> send(mine);
-  DeviceBuffer<float> recv(count * static_cast<size_t>(comm.size()));
-  comm.all_gather(send.get(), recv.get(), count);
-  const std::vector<float> gathered = recv.download();
-  for (int r = 0; r < comm.size(); ++r) {
-    for (size_t i = 0; i < count; ++i) ASSERT_EQ(gathered[r * count + i], contribution(r, i)) << "r=" << r;
-  }
+  device_checks::all_gather_orders_by_member(make());
 }
 
 TEST_F(NcclCommunicatorTest, BroadcastFromEveryRoot) {
-  auto& comm = make();
-  for (int root = 0; root < comm.size(); ++root) {
-    std::vector<uint8_t> host(1001);
-    for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<uint8_t>(comm.rank() == root ? (i * 7 + root) : 0);
-    DeviceBuffer<uint8_t> data(host);
-    comm.broadcast(data.get(), host.size(), root);
-    const std::vector<uint8_t> result = data.download();
-    for (size_t i = 0; i < host.size(); ++i) ASSERT_EQ(result[i], static_cast<uint8_t>(i * 7 + root)) << "root=" << root;
-  }
+  device_checks::broadcast_from_every_root(make());
 }
 
 TEST_F(NcclCommunicatorTest, SendRecvAroundTheRing) {
   auto& comm = make();
   if (comm.size() < 2) GTEST_SKIP() << "needs two ranks";
-  const int next = (comm.rank() + 1) % comm.size();
-  const int prev = (comm.rank() + comm.size() - 1) % comm.size();
-  std::vector<float> mine(777);
-  for (size_t i = 0; i < mine.size(); ++i) mine[i] = contribution(comm.rank(), i);
-  DeviceBuffer<float> out(mine);
-  DeviceBuffer<float> in(mine.size());
-  // Even members send first: blocking send/recv pairs must not all wait on each other.
-  if (comm.rank() % 2 == 0) {
-    comm.send(out.get(), mine.size() * sizeof(float), next, MessageTag::kTest);
-    comm.recv(in.get(), mine.size() * sizeof(float), prev, MessageTag::kTest);
-  } else {
-    comm.recv(in.get(), mine.size() * sizeof(float), prev, MessageTag::kTest);
-    comm.send(out.get(), mine.size() * sizeof(float), next, MessageTag::kTest);
-  }
-  const std::vector<float> got = in.download();
-  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], contribution(prev, i));
-  comm.barrier();
+  device_checks::send_recv_around_the_ring(comm);
 }
 
 TEST_F(NcclCommunicatorTest, BadPeerNamesGroupAndOp) {

@@ -7,6 +7,7 @@
 
 #include "kernels/base/error.h"
 #include "parallel/nccl/watchdog.h"
+#include "tests/support/error_text.h"
 
 namespace tessera::parallel {
 namespace {
@@ -19,15 +20,6 @@ WatchdogOptions quick(milliseconds timeout) {
   options.spin = std::chrono::microseconds(10);
   options.sleep = std::chrono::microseconds(100);
   return options;
-}
-
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
 }
 
 TEST(Watchdog, FormatsDurations) {
@@ -47,7 +39,7 @@ TEST(Watchdog, ReturnsWhenWorkCompletesAfterSomePolls) {
 
 TEST(Watchdog, AbortsAndThrowsOnFailure) {
   int aborts = 0;
-  const std::string message = message_of([&] {
+  const std::string message = testing::error_of([&] {
     wait_with_watchdog([] { return PollResult{PollState::kFailed, "unhandled system error (remote process exited)"}; },
                        [&] { ++aborts; }, "NCCL send on pipeline group of tp_rank 0", "member 1 of 2, peer 0",
                        quick(milliseconds(5'000)));
@@ -61,7 +53,7 @@ TEST(Watchdog, AbortsAndThrowsOnFailure) {
 TEST(Watchdog, AbortsAndThrowsAfterTimeoutInsteadOfHanging) {
   int aborts = 0;
   const auto start = std::chrono::steady_clock::now();
-  const std::string message = message_of([&] {
+  const std::string message = testing::error_of([&] {
     wait_with_watchdog([] { return PollResult{PollState::kPending, {}}; }, [&] { ++aborts; },
                        "NCCL all_reduce on tp group of stage 0", "member 1 of 2 on device 1, 4096 f32 elements",
                        quick(milliseconds(200)));

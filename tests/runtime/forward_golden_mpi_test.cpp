@@ -9,10 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine/replica.h"
+#include "tests/support/json_file.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -65,9 +65,7 @@ GoldenCase parse_tiny_case(const nlohmann::json& c, size_t index) {
 }
 
 std::vector<GoldenCase> load_golden(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(concat("cannot open golden file ", path.string()));
-  const nlohmann::json json = nlohmann::json::parse(in);
+  const nlohmann::json json = testing::read_json(path);
   std::vector<GoldenCase> cases;
   for (const auto& c : json.at("cases")) {
     cases.push_back(c.contains("prompt_ids") ? parse_smollm2_case(c) : parse_tiny_case(c, cases.size()));

@@ -5,10 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <map>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kernels/base/error.h"
@@ -16,6 +14,8 @@
 #include "runtime/model/gguf_file.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_spec_gguf.h"
+#include "tests/support/json_file.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
@@ -23,13 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json golden() {
-  const char* dir = std::getenv("TESSERA_SOURCE_DIR");
-  std::ifstream in((dir != nullptr ? fs::path(dir) : fs::current_path()) /
-                   "tests/fixtures/tokenizer/chat_templates.json");
-  EXPECT_TRUE(in.good()) << "chat_templates.json not found (set TESSERA_SOURCE_DIR)";
-  return json::parse(in);
-}
+json golden() { return testing::read_json(testing::fixture("tokenizer/chat_templates.json")); }
 
 std::vector<ChatMessage> messages_of(const json& list) {
   std::vector<ChatMessage> out;
@@ -95,12 +89,8 @@ TEST(ChatTemplate, UnknownTemplateIsAClearErrorAndFamilyOverrides) {
 }
 
 TEST(ChatTemplate, SmolLM2PromptFromTheModelFile) {
-  const char* env = std::getenv("TESSERA_MODEL_PATH");
-  const char* home = std::getenv("HOME");
-  const fs::path path = env != nullptr ? fs::path(env)
-                                       : fs::path(home != nullptr ? home : "/root") /
-                                             ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!fs::exists(path)) GTEST_SKIP() << "model not found at " << path;
+  const fs::path path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const Tokenizer tok(tokenizer_spec_from_gguf(*GgufFile::open(path)));
   const auto tmpl = ChatTemplate::for_tokenizer(tok);
   EXPECT_EQ(tmpl.family(), ChatFamily::kChatMl);

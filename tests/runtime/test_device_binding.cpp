@@ -6,9 +6,12 @@
 
 #include "kernels/base/error.h"
 #include "runtime/device/device_binding.h"
+#include "tests/support/error_text.h"
 
 namespace tessera::runtime {
 namespace {
+
+using testing::error_of;
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
@@ -16,15 +19,6 @@ EnvLookup env_of(std::map<std::string, std::string> vars) {
     if (it == vars.end()) return std::nullopt;
     return it->second;
   };
-}
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "(no error)";
 }
 
 TEST(LocalRank, OpenMpiFirstThenSlurm) {

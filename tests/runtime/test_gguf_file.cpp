@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <random>
@@ -10,26 +9,14 @@
 #include "kernels/base/half.h"
 #include "runtime/model/gguf_file.h"
 #include "tests/runtime/gguf_image_builder.h"
+#include "tests/support/error_text.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
+using testing::error_of;
 using testing::GgufImageBuilder;
-
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 std::shared_ptr<const GgufFile> parse(const std::vector<std::byte>& image, std::string name = "test.gguf") {
   return GgufFile::parse(image, std::move(name));
@@ -78,6 +65,21 @@ GgufImageBuilder small_builder(uint32_t version = 3, uint32_t alignment = 32) {
   return b;
 }
 
+// The scalar values of small_builder, which scripts/golden/gguf_fuzz_corpus.py writes too (one key per type).
+void expect_scalar_metadata(const GgufFile& file) {
+  EXPECT_EQ(file.get_string("general.architecture"), "llama");
+  EXPECT_EQ(file.get_int("t.u8"), 200);
+  EXPECT_EQ(file.get_int("t.i8"), -5);
+  EXPECT_EQ(file.get_int("t.u16"), 60000);
+  EXPECT_EQ(file.get_int("t.i16"), -30000);
+  EXPECT_EQ(file.get_int("t.u32"), 4000000000LL);
+  EXPECT_EQ(file.get_int("t.i32"), -2000000000);
+  EXPECT_EQ(file.get_float("t.f32"), 0.25);
+  EXPECT_EQ(file.get_bool("t.bool"), true);
+  EXPECT_EQ(file.get_int("t.i64"), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(file.get_float("t.f64"), 1e300);
+}
+
 TEST(GgufFile, ParsesEveryValueTypeAndTensors) {
   for (uint32_t version : {2u, 3u}) {
     for (uint32_t alignment : {32u, 64u, 8u}) {
@@ -85,18 +87,8 @@ TEST(GgufFile, ParsesEveryValueTypeAndTensors) {
       const auto file = parse(image);
       EXPECT_EQ(file->version(), version);
       EXPECT_EQ(file->alignment(), alignment);
-      EXPECT_EQ(file->get_string("general.architecture"), "llama");
-      EXPECT_EQ(file->get_int("t.u8"), 200);
-      EXPECT_EQ(file->get_int("t.i8"), -5);
-      EXPECT_EQ(file->get_int("t.u16"), 60000);
-      EXPECT_EQ(file->get_int("t.i16"), -30000);
-      EXPECT_EQ(file->get_int("t.u32"), 4000000000LL);
-      EXPECT_EQ(file->get_int("t.i32"), -2000000000);
-      EXPECT_EQ(file->get_float("t.f32"), 0.25);
+      expect_scalar_metadata(*file);
       EXPECT_EQ(file->get_float("t.u32"), 4e9);  // integers read as numbers too
-      EXPECT_EQ(file->get_bool("t.bool"), true);
-      EXPECT_EQ(file->get_int("t.i64"), std::numeric_limits<int64_t>::min());
-      EXPECT_EQ(file->get_float("t.f64"), 1e300);
       EXPECT_EQ(file->get_string("t.empty"), "");
       EXPECT_EQ(file->get_string_array("t.strings"), (std::vector<std::string>{"a", "", "ccc"}));
       EXPECT_EQ(file->get_float_array("t.floats"), (std::vector<double>{1.5, -2.0}));
@@ -265,8 +257,8 @@ TEST(GgufFile, RejectsBadTensorInfos) {
 }
 
 TEST(GgufFile, ReadsSmolLm2Metadata) {
-  const auto path = model_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
+  const auto path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const auto file = GgufFile::open(path);
   EXPECT_EQ(file->version(), 3u);
   EXPECT_EQ(file->alignment(), 32u);
@@ -311,27 +303,15 @@ TEST(GgufFile, ReadsSmolLm2Metadata) {
 // Images written by gguf-py's GGUFWriter (scripts/golden/gguf_fuzz_corpus.py, also the fuzzer's seeds): an
 // independent writer agrees with our reader on every value type, alignment and version.
 TEST(GgufFile, ReadsImagesWrittenByGgufPy) {
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  ASSERT_NE(source, nullptr) << "TESSERA_SOURCE_DIR is not set (run through ctest)";
-  const std::filesystem::path corpus = std::filesystem::path(source) / "tests/fuzz/corpus/fuzz_gguf";
+  const std::filesystem::path corpus = testing::source_dir() / "tests/fuzz/corpus/fuzz_gguf";
   for (const char* name : {"metadata_v3.gguf", "metadata_v2.gguf"}) {
     SCOPED_TRACE(name);
     const auto file = GgufFile::open(corpus / name);
     const bool v2 = std::string(name) == "metadata_v2.gguf";
     EXPECT_EQ(file->version(), v2 ? 2u : 3u);
     EXPECT_EQ(file->alignment(), v2 ? 64u : 32u);
-    EXPECT_EQ(file->get_string("general.architecture"), "llama");
-    EXPECT_EQ(file->get_int("t.u8"), 200);
-    EXPECT_EQ(file->get_int("t.i8"), -5);
-    EXPECT_EQ(file->get_int("t.u16"), 60000);
-    EXPECT_EQ(file->get_int("t.i16"), -30000);
-    EXPECT_EQ(file->get_int("t.u32"), 4000000000LL);
-    EXPECT_EQ(file->get_int("t.i32"), -2000000000);
-    EXPECT_EQ(file->get_float("t.f32"), 0.25);
-    EXPECT_EQ(file->get_bool("t.bool"), true);
+    expect_scalar_metadata(*file);
     EXPECT_EQ(std::get<uint64_t>(file->find("t.u64")->value), std::numeric_limits<uint64_t>::max());
-    EXPECT_EQ(file->get_int("t.i64"), std::numeric_limits<int64_t>::min());
-    EXPECT_EQ(file->get_float("t.f64"), 1e300);
     EXPECT_EQ(file->get_string("t.str"), "h\xC3\xA9llo");
     EXPECT_EQ(file->get_string_array("t.strs"), (std::vector<std::string>{"a", "", "ccc"}));
     EXPECT_EQ(file->get_float_array("t.floats"), (std::vector<double>{1.5, -2.0}));

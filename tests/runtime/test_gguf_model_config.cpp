@@ -1,69 +1,60 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <numbers>
 
 #include "kernels/base/error.h"
 #include "runtime/model/model_config_gguf.h"
 #include "tests/runtime/gguf_image_builder.h"
+#include "tests/support/error_text.h"
+#include "tests/support/model_config_expect.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 using testing::GgufImageBuilder;
 
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 std::string error_of(const GgufImageBuilder& b) {
   const auto image = b.build();
-  try {
-    model_config_from_gguf(*GgufFile::parse(image, "config.gguf"));
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
+  return testing::error_of([&] { model_config_from_gguf(*GgufFile::parse(image, "config.gguf")); });
 }
 
 TEST(ModelConfigGguf, SmolLm2) {
-  const auto path = model_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
+  const auto path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const ModelConfig c = model_config_from_gguf(*GgufFile::open(path));
-  EXPECT_EQ(c.architecture, "llama");
-  EXPECT_EQ(c.name, "Smollm2 135M 8k Lc100K Mix1 Ep2");
-  EXPECT_EQ(c.num_layers, 30);
-  EXPECT_EQ(c.hidden_size, 576);
-  EXPECT_EQ(c.num_heads, 9);
-  EXPECT_EQ(c.num_kv_heads, 3);
-  EXPECT_EQ(c.head_dim, 64);
-  EXPECT_EQ(c.intermediate_size, 1536);
-  EXPECT_EQ(c.vocab_size, 49152);
-  EXPECT_EQ(c.max_position_embeddings, 8192);
-  EXPECT_EQ(c.rope_theta, 100000.0f);
-  EXPECT_EQ(c.rope_scaling.type, RopeScalingType::kNone);
-  EXPECT_EQ(c.rms_norm_eps, 1e-5f);
-  EXPECT_TRUE(c.tie_word_embeddings);
-  EXPECT_FALSE(c.attention_qkv_bias);
-  EXPECT_EQ(c.bos_token_id, 1);
-  EXPECT_EQ(c.eos_token_ids, (std::vector<int>{2}));
+  const ModelConfig want{.architecture = "llama", .name = "Smollm2 135M 8k Lc100K Mix1 Ep2", .num_layers = 30,
+                         .hidden_size = 576, .num_heads = 9, .num_kv_heads = 3, .head_dim = 64,
+                         .intermediate_size = 1536, .vocab_size = 49152, .max_position_embeddings = 8192,
+                         .rope_theta = 100000.0f, .rope_scaling = {}, .rms_norm_eps = 1e-5f,
+                         .tie_word_embeddings = true, .attention_qkv_bias = false, .bos_token_id = 1,
+                         .eos_token_ids = {2}};
+  EXPECT_TRUE(testing::same_config(c, want));
   EXPECT_EQ(c.parameter_count(), 134515008);  // Hugging Face's count for SmolLM2-135M
 }
 
-GgufImageBuilder qwen2_builder() {
+// The hyperparameters every decoder's GGUF carries, under its architecture's key prefix ("qwen2.block_count").
+struct Hyperparameters {
+  uint32_t layers, hidden, heads, ffn, context;
+};
+
+GgufImageBuilder decoder_builder(const std::string& arch, const Hyperparameters& h) {
   GgufImageBuilder b;
-  b.add_string("general.architecture", "qwen2");
+  b.add_string("general.architecture", arch);
+  b.add_u32(arch + ".block_count", h.layers);
+  b.add_u32(arch + ".embedding_length", h.hidden);
+  b.add_u32(arch + ".attention.head_count", h.heads);
+  b.add_u32(arch + ".feed_forward_length", h.ffn);
+  b.add_u32(arch + ".context_length", h.context);
+  return b;
+}
+
+GgufImageBuilder qwen2_builder() {
+  GgufImageBuilder b = decoder_builder("qwen2", {.layers = 2, .hidden = 64, .heads = 4, .ffn = 128, .context = 4096});
   b.add_string("general.name", "tiny qwen");
-  b.add_u32("qwen2.block_count", 2);
-  b.add_u32("qwen2.embedding_length", 64);
-  b.add_u32("qwen2.attention.head_count", 4);
   b.add_u32("qwen2.attention.head_count_kv", 2);
-  b.add_u32("qwen2.feed_forward_length", 128);
-  b.add_u32("qwen2.context_length", 4096);
   b.add_f32("qwen2.rope.freq_base", 1000000.0f);
   b.add_f32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
   b.add_string_array("tokenizer.ggml.tokens", {"a", "b", "c", "<|endoftext|>", "<|im_end|>"});
@@ -99,13 +90,8 @@ TEST(ModelConfigGguf, Qwen2WithLinearScaling) {
 // converter computes them (float32 frequencies, as torch does there).
 TEST(ModelConfigGguf, Llama3RopeFactors) {
   auto build = [](bool corrupt) {
-    GgufImageBuilder b;
-    b.add_string("general.architecture", "llama");
-    b.add_u32("llama.block_count", 1);
-    b.add_u32("llama.embedding_length", 256);
-    b.add_u32("llama.attention.head_count", 2);
-    b.add_u32("llama.feed_forward_length", 512);
-    b.add_u32("llama.context_length", 131072);
+    GgufImageBuilder b =
+        decoder_builder("llama", {.layers = 1, .hidden = 256, .heads = 2, .ffn = 512, .context = 131072});
     b.add_f32("llama.rope.freq_base", 500000.0f);
     b.add_string_array("tokenizer.ggml.tokens", {"a", "b"});
     const int dim = 128;
@@ -155,13 +141,8 @@ TEST(ModelConfigGguf, ErrorsNameTheKey) {
   GgufImageBuilder yarn = qwen2_builder();
   yarn.add_string("qwen2.rope.scaling.type", "yarn");
   EXPECT_NE(error_of(yarn).find("'yarn' is not supported"), std::string::npos);
-  GgufImageBuilder bad_eos;
-  bad_eos.add_string("general.architecture", "llama");
-  bad_eos.add_u32("llama.block_count", 1);
-  bad_eos.add_u32("llama.embedding_length", 8);
-  bad_eos.add_u32("llama.attention.head_count", 2);
-  bad_eos.add_u32("llama.feed_forward_length", 8);
-  bad_eos.add_u32("llama.context_length", 8);
+  GgufImageBuilder bad_eos =
+      decoder_builder("llama", {.layers = 1, .hidden = 8, .heads = 2, .ffn = 8, .context = 8});
   bad_eos.add_string_array("tokenizer.ggml.tokens", {"a"});
   bad_eos.add_u32("tokenizer.ggml.eos_token_id", 7);
   EXPECT_NE(error_of(bad_eos).find("eos_token_id = 7"), std::string::npos);

@@ -1,22 +1,16 @@
 #include <gtest/gtest.h>
 
 #include <bit>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "runtime/model/gguf_file.h"
+#include "tests/support/json_file.h"
 #include "tests/support/sha256.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
-
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
 
 TEST(Sha256, KnownVectors) {
   testing::Sha256 empty;
@@ -38,13 +32,9 @@ TEST(Sha256, KnownVectors) {
 // Every tensor of SmolLM2, dequantized by GgufFile::read_rows, hashes to the same sha256 as gguf-py's
 // dequantization (scripts/golden/gguf_dequant.py), and its first values of the first and last row agree.
 TEST(GgufModelTensors, EveryTensorMatchesGgufPy) {
-  const auto path = model_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  ASSERT_NE(source, nullptr) << "TESSERA_SOURCE_DIR is not set (run through ctest)";
-  std::ifstream in(std::filesystem::path(source) / "tests/fixtures/gguf/smollm2_tensors.json");
-  ASSERT_TRUE(in) << "missing fixture tests/fixtures/gguf/smollm2_tensors.json";
-  const nlohmann::json golden = nlohmann::json::parse(in);
+  const auto path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
+  const nlohmann::json golden = testing::read_json(testing::fixture("gguf/smollm2_tensors.json"));
 
   const auto file = GgufFile::open(path);
   ASSERT_EQ(golden["tensors"].size(), file->tensors().size());

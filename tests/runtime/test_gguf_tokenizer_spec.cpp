@@ -1,26 +1,21 @@
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "kernels/base/error.h"
 #include "runtime/tokenizer/tokenizer_spec_gguf.h"
 #include "tests/runtime/gguf_image_builder.h"
+#include "tests/support/error_text.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 using testing::GgufImageBuilder;
 
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 TEST(TokenizerSpecGguf, SmolLm2) {
-  const auto path = model_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
+  const auto path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const auto file = GgufFile::open(path);
   const TokenizerSpec spec = tokenizer_spec_from_gguf(*file);
   EXPECT_EQ(spec.model, TokenizerModel::kByteLevelBpe);
@@ -89,14 +84,9 @@ TEST(TokenizerSpecGguf, Llama3FamilyIgnoresMergesAndAddsBos) {
 }
 
 TEST(TokenizerSpecGguf, RejectsInconsistentVocabularies) {
-  auto error_of = [](GgufImageBuilder b) -> std::string {
+  auto error_of = [](const GgufImageBuilder& b) {
     const auto image = b.build();
-    try {
-      tokenizer_spec_from_gguf(*GgufFile::parse(image, "vocab.gguf"));
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "<no error>";
+    return testing::error_of([&] { tokenizer_spec_from_gguf(*GgufFile::parse(image, "vocab.gguf")); });
   };
   GgufImageBuilder no_model;
   EXPECT_NE(error_of(no_model).find("tokenizer.ggml.model"), std::string::npos);

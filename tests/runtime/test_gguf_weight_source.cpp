@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 #include <set>
@@ -9,17 +8,12 @@
 #include "runtime/model/gguf_weight_source.h"
 #include "runtime/model/model_config_gguf.h"
 #include "tests/runtime/gguf_image_builder.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 using testing::GgufImageBuilder;
-
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TESSERA_MODEL_PATH")) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home ? home : "/root") / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
 
 // llama.cpp's convert_hf_to_gguf.py LlamaModel.permute, written out with indices:
 //   w.reshape(n_head, 2, head_dim // 2, *rest).swapaxes(1, 2).reshape(w.shape)
@@ -225,9 +219,7 @@ TEST(GgufWeightSource, RejectsFilesThatDisagreeWithTheConfig) {
 
 // A complete model written by gguf-py's GGUFWriter (scripts/golden/gguf_fuzz_corpus.py).
 TEST(GgufWeightSource, ReadsGgufPyWrittenModel) {
-  const char* source_dir = std::getenv("TESSERA_SOURCE_DIR");
-  ASSERT_NE(source_dir, nullptr) << "TESSERA_SOURCE_DIR is not set (run through ctest)";
-  const auto file = GgufFile::open(std::filesystem::path(source_dir) / "tests/fuzz/corpus/fuzz_gguf/tiny_llama.gguf");
+  const auto file = GgufFile::open(testing::source_dir() / "tests/fuzz/corpus/fuzz_gguf/tiny_llama.gguf");
   const ModelConfig config = model_config_from_gguf(*file);
   EXPECT_EQ(config.num_layers, 1);
   EXPECT_EQ(config.hidden_size, 32);
@@ -241,8 +233,8 @@ TEST(GgufWeightSource, ReadsGgufPyWrittenModel) {
 }
 
 TEST(GgufWeightSource, SmolLm2) {
-  const auto path = model_path();
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "model file " << path << " is absent (set TESSERA_MODEL_PATH)";
+  const auto path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const auto file = GgufFile::open(path);
   const ModelConfig config = model_config_from_gguf(*file);
   GgufWeightSource source(file, config);

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -18,22 +17,19 @@
 #include "runtime/model/hf_config.h"
 #include "runtime/model/hf_weight_source.h"
 #include "runtime/model/model_source.h"
+#include "tests/support/error_text.h"
+#include "tests/support/json_file.h"
+#include "tests/support/model_config_expect.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::read_json;
 
-fs::path fixtures() {
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  return fs::path(source != nullptr ? source : ".") / "tests/fixtures/tiny-models";
-}
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return json::parse(in);
-}
+fs::path fixtures() { return testing::fixture("tiny-models"); }
 
 std::vector<WeightId> all_weight_ids(int layers) {
   std::vector<WeightId> ids{{WeightKind::kTokenEmbedding}, {WeightKind::kOutputNorm}, {WeightKind::kLmHead}};
@@ -75,57 +71,30 @@ class ScratchDir {
 };
 
 std::string error_opening(const fs::path& directory) {
-  try {
-    open_model_source(directory);
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
+  return testing::error_of([&] { open_model_source(directory); });
 }
 
 TEST(HfModel, TinyLlamaConfigIsWhatTheScriptSet) {
   const ModelConfig config = model_config_from_hf(fixtures() / "tiny-llama-gqa");
-  EXPECT_EQ(config.architecture, "llama");
-  EXPECT_EQ(config.name, "tiny-llama-gqa");
-  EXPECT_EQ(config.hidden_size, 48);
-  EXPECT_EQ(config.num_layers, 4);
-  EXPECT_EQ(config.num_heads, 6);
-  EXPECT_EQ(config.num_kv_heads, 1);
-  EXPECT_EQ(config.head_dim, 8);
-  EXPECT_EQ(config.intermediate_size, 96);
-  EXPECT_EQ(config.vocab_size, 384);
-  EXPECT_EQ(config.max_position_embeddings, 256);
-  EXPECT_FLOAT_EQ(config.rope_theta, 10000.0f);
-  EXPECT_EQ(config.rope_scaling.type, RopeScalingType::kLlama3);
-  EXPECT_FLOAT_EQ(config.rope_scaling.factor, 8.0f);
-  EXPECT_FLOAT_EQ(config.rope_scaling.low_freq_factor, 1.0f);
-  EXPECT_FLOAT_EQ(config.rope_scaling.high_freq_factor, 4.0f);
-  EXPECT_EQ(config.rope_scaling.original_max_position_embeddings, 64);
-  EXPECT_FLOAT_EQ(config.rms_norm_eps, 1e-5f);
-  EXPECT_FALSE(config.tie_word_embeddings);
-  EXPECT_FALSE(config.attention_qkv_bias);
-  EXPECT_EQ(config.bos_token_id, 1);
-  EXPECT_EQ(config.eos_token_ids, (std::vector<int>{2, 3}));  // config.json's 2 + generation_config's [2, 3]
+  const RopeScaling llama3{.type = RopeScalingType::kLlama3, .factor = 8.0f, .low_freq_factor = 1.0f,
+                           .high_freq_factor = 4.0f, .original_max_position_embeddings = 64};
+  const ModelConfig want{.architecture = "llama", .name = "tiny-llama-gqa", .num_layers = 4, .hidden_size = 48,
+                         .num_heads = 6, .num_kv_heads = 1, .head_dim = 8, .intermediate_size = 96,
+                         .vocab_size = 384, .max_position_embeddings = 256, .rope_theta = 10000.0f,
+                         .rope_scaling = llama3, .rms_norm_eps = 1e-5f, .tie_word_embeddings = false,
+                         .attention_qkv_bias = false, .bos_token_id = 1,
+                         .eos_token_ids = {2, 3}};  // config.json's 2 + generation_config's [2, 3]
+  EXPECT_TRUE(testing::same_config(config, want));
 }
 
 TEST(HfModel, TinyQwen2ConfigIsWhatTheScriptSet) {
   const ModelConfig config = model_config_from_hf(fixtures() / "tiny-qwen2");
-  EXPECT_EQ(config.architecture, "qwen2");
-  EXPECT_EQ(config.hidden_size, 48);
-  EXPECT_EQ(config.num_layers, 4);
-  EXPECT_EQ(config.num_heads, 6);
-  EXPECT_EQ(config.num_kv_heads, 3);
-  EXPECT_EQ(config.head_dim, 8);
-  EXPECT_EQ(config.intermediate_size, 96);
-  EXPECT_EQ(config.vocab_size, 384);
-  EXPECT_EQ(config.max_position_embeddings, 512);
-  EXPECT_FLOAT_EQ(config.rope_theta, 1000000.0f);
-  EXPECT_EQ(config.rope_scaling.type, RopeScalingType::kNone);
-  EXPECT_FLOAT_EQ(config.rms_norm_eps, 1e-6f);
-  EXPECT_TRUE(config.tie_word_embeddings);
-  EXPECT_TRUE(config.attention_qkv_bias);
-  EXPECT_FALSE(config.bos_token_id.has_value());
-  EXPECT_EQ(config.eos_token_ids, (std::vector<int>{4, 5}));
+  const ModelConfig want{.architecture = "qwen2", .name = "tiny-qwen2", .num_layers = 4, .hidden_size = 48,
+                         .num_heads = 6, .num_kv_heads = 3, .head_dim = 8, .intermediate_size = 96,
+                         .vocab_size = 384, .max_position_embeddings = 512, .rope_theta = 1000000.0f,
+                         .rope_scaling = {}, .rms_norm_eps = 1e-6f, .tie_word_embeddings = true,
+                         .attention_qkv_bias = true, .bos_token_id = std::nullopt, .eos_token_ids = {4, 5}};
+  EXPECT_TRUE(testing::same_config(config, want));
 }
 
 class TinyModel : public ::testing::TestWithParam<const char*> {};
@@ -265,12 +234,8 @@ TEST(HfModel, OpenModelSourceDispatchesAndNamesBadPaths) {
 }
 
 TEST(HfModel, OpenModelSourceOpensAGgufFileToo) {
-  const char* env = std::getenv("TESSERA_MODEL_PATH");
-  const char* home = std::getenv("HOME");
-  const fs::path path = env != nullptr ? fs::path(env)
-                                       : fs::path(home != nullptr ? home : "/root") /
-                                             ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!fs::exists(path)) GTEST_SKIP() << "model file " << path << " absent (set TESSERA_MODEL_PATH)";
+  const fs::path path = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(path);
   const ModelSource source = open_model_source(path);
   EXPECT_EQ(source.config.architecture, "llama");
   EXPECT_EQ(source.config.num_layers, 30);

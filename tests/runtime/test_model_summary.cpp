@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,27 +14,17 @@
 #include "runtime/model/model_summary.h"
 #include "runtime/model/stage_weights.h"
 
-#ifndef TESSERA_TEST_SOURCE_DIR
-#define TESSERA_TEST_SOURCE_DIR "."  // CTest sets TESSERA_SOURCE_DIR, which test_paths.h reads first
-#endif
 #include "tests/support/test_paths.h"
+#include "tests/support/error_text.h"
 
 namespace tessera::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 using parallel::ParallelLayout;
+using testing::error_of;
 
 fs::path tiny(const std::string& name) { return testing::fixture("tiny-models/" + name); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 constexpr kernels::cpu::WeightFormat kFormats[] = {kernels::cpu::WeightFormat::kF32, kernels::cpu::WeightFormat::kBF16,
                                                    kernels::cpu::WeightFormat::kQ8_0};
@@ -135,7 +124,7 @@ class SmolLm2Summary : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = testing::default_model_path();
-    if (!fs::exists(path_)) GTEST_SKIP() << "model file " << path_ << " not found (scripts/fetch-model.sh)";
+    TESSERA_REQUIRE_MODEL(path_);
     source_ = open_model_source(path_);
   }
   fs::path path_;

@@ -3,11 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "runtime/chat/chat_template.h"
 #include "runtime/model/model_tokenizer.h"
+#include "tests/support/json_file.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -15,10 +15,8 @@ namespace {
 
 TEST(PromptGolden, ChatAndPlainPromptsMatchTransformers) {
   const auto model = testing::default_model_path();
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << "model not found at " << model << " (run scripts/fetch-model.sh)";
-  std::ifstream in(testing::fixture("smollm2/forward_golden.json"));
-  ASSERT_TRUE(in.good());
-  const nlohmann::json golden = nlohmann::json::parse(in);
+  TESSERA_REQUIRE_MODEL(model);
+  const nlohmann::json golden = testing::read_json(testing::fixture("smollm2/forward_golden.json"));
   const auto tokenizer = load_model_tokenizer(model);
   const ChatTemplate chat = ChatTemplate::for_tokenizer(*tokenizer);
   int checked = 0;

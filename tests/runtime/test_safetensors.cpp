@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -13,16 +12,15 @@
 
 #include "kernels/base/error.h"
 #include "runtime/model/safetensors_file.h"
+#include "tests/support/json_file.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixtures() {
-  const char* source = std::getenv("TESSERA_SOURCE_DIR");
-  return fs::path(source != nullptr ? source : ".") / "tests/fixtures/tiny-models";
-}
+fs::path fixtures() { return testing::fixture("tiny-models"); }
 
 std::vector<std::byte> read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -56,8 +54,7 @@ void expect_rejected(const std::vector<std::byte>& bytes, const std::vector<std:
 
 TEST(SafetensorsFile, DecodesEveryFloatDTypeAsTorchDoes) {
   const auto file = SafetensorsFile::open(fixtures() / "dtypes.safetensors");
-  std::ifstream in(fixtures() / "dtypes.json");
-  const auto expected = nlohmann::json::parse(in);
+  const auto expected = testing::read_json(fixtures() / "dtypes.json");
   ASSERT_EQ(expected.size(), 4u);
   for (const auto& [name, want] : expected.items()) {
     SCOPED_TRACE(name);

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +15,8 @@
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/tokenizer_spec_gguf.h"
 #include "runtime/tokenizer/tokenizer_spec_hf.h"
+#include "tests/support/json_file.h"
+#include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
@@ -23,27 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path home() {
-  const char* h = std::getenv("HOME");
-  return h != nullptr ? fs::path(h) : fs::path("/root");
-}
-// CTest sets TESSERA_SOURCE_DIR; run by hand from the repository root otherwise.
-fs::path fixtures() {
-  const char* dir = std::getenv("TESSERA_SOURCE_DIR");
-  return (dir != nullptr ? fs::path(dir) : fs::current_path()) / "tests/fixtures/tokenizer";
-}
-fs::path model_path() {
-  const char* p = std::getenv("TESSERA_MODEL_PATH");
-  return p != nullptr ? fs::path(p) : home() / ".cache/tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-// Where scripts/fetch-vocabs.sh puts llama.cpp's vocab-only GGUFs.
-fs::path vocab_path(const std::string& name) { return home() / ".cache/tessera/vocab" / name; }
-
-json load_json(const fs::path& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  return json::parse(in);
-}
+fs::path fixtures() { return testing::fixture("tokenizer"); }
 
 std::string show(const std::vector<int32_t>& ids) {
   std::ostringstream out;
@@ -55,8 +36,8 @@ std::string show(const std::vector<int32_t>& ids) {
 
 // The whole golden comparison for one tokenizer; failures name the corpus index and the string.
 void check_against_golden(const Tokenizer& tok, const fs::path& golden_file) {
-  const json corpus = load_json(fixtures() / "corpus.json").at("strings");
-  const json cases = load_json(golden_file).at("cases");
+  const json corpus = testing::read_json(fixtures() / "corpus.json").at("strings");
+  const json cases = testing::read_json(golden_file).at("cases");
   ASSERT_EQ(corpus.size(), cases.size()) << golden_file;
   int mismatches = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
@@ -102,9 +83,10 @@ std::unique_ptr<Tokenizer> from_gguf(const fs::path& path) {
 }
 
 TEST(TokenizerGolden, SmolLM2) {
-  if (!fs::exists(model_path())) GTEST_SKIP() << "model not found at " << model_path() << " (scripts/fetch-model.sh)";
+  const fs::path model = testing::default_model_path();
+  TESSERA_REQUIRE_MODEL(model);
   const auto start = std::chrono::steady_clock::now();
-  const auto tok = from_gguf(model_path());
+  const auto tok = from_gguf(model);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 5.0) << "opening SmolLM2 and building its tokenizer";
   EXPECT_EQ(tok->vocab_size(), 49152);
@@ -116,7 +98,7 @@ TEST(TokenizerGolden, SmolLM2) {
 class VocabGolden : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
 
 TEST_P(VocabGolden, MatchesHuggingFace) {
-  const fs::path path = vocab_path(GetParam().first);
+  const fs::path path = testing::vocab_path(GetParam().first);
   if (!fs::exists(path)) GTEST_SKIP() << path << " is absent: run scripts/fetch-vocabs.sh";
   const auto tok = from_gguf(path);
   check_against_golden(*tok, fixtures() / GetParam().second);

@@ -16,6 +16,20 @@ inline std::vector<float> random_floats(size_t count, uint32_t seed, float low =
   return values;
 }
 
+// Uniform in [-scale, scale): the usual kernel-test input (same values as random_floats(n, seed, -scale, scale)).
+inline std::vector<float> random_vector(int64_t n, uint32_t seed, float scale = 1.0f) {
+  return random_floats(static_cast<size_t>(n), seed, -scale, scale);
+}
+
+// Normally distributed around 0 (logits, weights): unlike uniform values these have a few large outliers.
+inline std::vector<float> random_normal(int64_t n, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 engine(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> values(static_cast<size_t>(n));
+  for (auto& v : values) v = dist(engine);
+  return values;
+}
+
 inline std::vector<bf16> to_bf16(const std::vector<float>& values) {
   std::vector<bf16> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) out[i] = float_to_bf16(values[i]);

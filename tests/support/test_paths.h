@@ -1,8 +1,13 @@
 #pragma once
-// Where tests find the source tree (fixtures) and the default model.
+// Where tests find the source tree (fixtures), the default model and llama.cpp's vocab-only GGUFs: the same
+// places scripts/fetch-model.sh and scripts/fetch-vocabs.sh put them.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#ifndef TESSERA_TEST_SOURCE_DIR
+#define TESSERA_TEST_SOURCE_DIR "."  // tests/CMakeLists.txt defines it; CTest also sets TESSERA_SOURCE_DIR
+#endif
 
 namespace tessera::testing {
 
@@ -13,16 +18,27 @@ inline std::filesystem::path source_dir() {
 
 inline std::filesystem::path fixture(const std::string& relative) { return source_dir() / "tests/fixtures" / relative; }
 
+// ${XDG_CACHE_HOME:-~/.cache}/tessera
+inline std::filesystem::path tessera_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path cache = xdg ? std::filesystem::path(xdg) : std::filesystem::path(home ? home : "/root") / ".cache";
+  return cache / "tessera";
+}
+
 // $TESSERA_MODEL_PATH, else the cache location scripts/fetch-model.sh uses.
 inline std::filesystem::path default_model_path() {
   if (const char* p = std::getenv("TESSERA_MODEL_PATH")) return p;
   if (const char* dir = std::getenv("TESSERA_MODEL_DIR")) {
     return std::filesystem::path(dir) / "SmolLM2-135M-Instruct.Q4_1.gguf";
   }
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path cache = xdg ? std::filesystem::path(xdg) : std::filesystem::path(home ? home : "/root") / ".cache";
-  return cache / "tessera/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  return tessera_cache_dir() / "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+// A vocab-only GGUF of llama.cpp ("ggml-vocab-llama-bpe.gguf") where scripts/fetch-vocabs.sh puts it.
+inline std::filesystem::path vocab_path(const std::string& name) {
+  if (const char* dir = std::getenv("TESSERA_VOCAB_DIR")) return std::filesystem::path(dir) / name;
+  return tessera_cache_dir() / "vocab" / name;
 }
 
 inline int env_int(const char* name, int fallback) {
@@ -31,3 +47,13 @@ inline int env_int(const char* name, int fallback) {
 }
 
 }  // namespace tessera::testing
+
+// In a GoogleTest test (or SetUp): skips it, naming the path and how to get the file, when the model file `path`
+// is absent. A skip, not a pass: CI fetches the model, so there these tests always run.
+#define TESSERA_REQUIRE_MODEL(path)                                                                \
+  do {                                                                                             \
+    if (!std::filesystem::exists(path)) {                                                          \
+      GTEST_SKIP() << "model file " << (path) << " is absent (run scripts/fetch-model.sh or set "  \
+                   << "TESSERA_MODEL_PATH)";                                                       \
+    }                                                                                              \
+  } while (false)

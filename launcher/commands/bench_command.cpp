@@ -1,0 +1,284 @@
+// `tessera bench`: throughput of a replica under mpirun, on a model file or dummy weights (dummy:<preset>). For each
+// batch size B it submits B requests of random prompt ids at once to the scheduler (continuous batching, EOS ignored)
+// and reports prefill and decode tokens/s, the decode step latency, and the bandwidth that latency implies for the
+// bytes a decode step must read (weights + KV cache, from the shapes): decode is memory-bound, so that number
+// against the memory's copy bandwidth says how close to the roofline the backend runs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/base/error.h"
+#include "launcher/backends/backends.h"
+#include "launcher/commands/commands.h"
+#include "parallel/collective_failure.h"
+#include "parallel/mpi/mpi_communicator.h"
+#include "parallel/mpi/mpi_session.h"
+#include "runtime/engine/replica.h"
+#include "runtime/model/tensor_parallel_shard.h"
+
+namespace tessera::launcher {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  std::string model;
+  std::string backend = "cpu";
+  int tp = 1;
+  int pp = 1;
+  std::string batches = "1,8";
+  int prompt_len = 128;
+  int gen_len = 32;
+  int max_step_tokens = 2048;
+  std::string weight_dtype = "f32";
+  double gpu_memory_fraction = 0.9;
+  bool no_cuda_graphs = false;
+  bool no_warmup = false;
+  unsigned long long seed = 1;
+  std::string json_path;
+  bool measure_bandwidth = false;
+  double bandwidth_gib = 1.0;
+};
+
+struct BenchResult {
+  int batch = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  double prefill_tokens_per_s = 0, decode_tokens_per_s = 0, step_ms = 0;
+  double bytes_per_step = 0, achieved_gb_per_s = 0;
+};
+
+std::vector<int> parse_batches(const std::string& text) {
+  std::vector<int> out;
+  size_t i = 0;
+  while (i <= text.size()) {
+    const size_t comma = std::min(text.find(',', i), text.size());
+    const std::string item = text.substr(i, comma - i);
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    TESSERA_CHECK(!item.empty() && end != nullptr && *end == '\0' && value >= 1 && value <= 4096,
+                  "--batch: '", item, "' is not a batch size in [1, 4096] (expected a list such as 1,8,64)");
+    out.push_back(static_cast<int>(value));
+    i = comma + 1;
+  }
+  return out;
+}
+
+// Bytes one decode step of `batch` sequences reads, over all ranks: every projection matrix and the LM head once,
+// the embedding rows of the batch, and the K and V of every sequence's context (taken at the middle of the decode
+// phase). With tp above the KV-head count the replicated KV heads are read once per replica of them. The element
+// sizes are the backend's: CPU f32 activations/KV and weights in --weight-dtype; CUDA bf16 everywhere.
+double decode_step_bytes(const runtime::ModelConfig& c, int tp, const BenchOptions& o, int batch) {
+  double weight_bytes = 2, kv_bytes = 2;
+  if (o.backend == "cpu") {
+    kv_bytes = 4;
+    const auto format = kernels::cpu::parse_weight_format(o.weight_dtype);
+    weight_bytes = format == kernels::cpu::WeightFormat::kF32 ? 4 : format == kernels::cpu::WeightFormat::kBF16 ? 2 : 1.125;
+  }
+  const double hidden = c.hidden_size, q = double{1} * c.num_heads * c.head_dim;
+  const double kv_heads_read = double{1} * runtime::make_tensor_parallel_shard(c, tp, 0).local_kv_heads() * tp;
+  const double kv = kv_heads_read * c.head_dim;
+  const double per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * c.intermediate_size;
+  const double matrices = (per_layer * c.num_layers + double{1} * c.vocab_size * hidden) * weight_bytes;
+  const double norms = (2.0 * c.num_layers + 1) * hidden * 4;
+  const double embedding_rows = batch * hidden * weight_bytes;
+  const double context = o.prompt_len + o.gen_len / 2.0;
+  const double kv_cache = batch * context * c.num_layers * 2 * kv * kv_bytes;
+  return matrices + norms + embedding_rows + kv_cache;
+}
+
+// (read + write bytes) / time of the best of five copies: the peak a memory-bound kernel can hope for.
+double measure_host_copy_bandwidth(size_t bytes) {
+  std::vector<char> a(bytes, 1), b(bytes, 0);
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = Clock::now();
+    std::memcpy(b.data(), a.data(), bytes);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(bytes) / s / 1e9);
+  }
+  return best;
+}
+
+// One batch: B requests submitted at once. Prefill ends when every request has its first token (with chunked
+// prefill some decode steps of early requests fall inside it); decode is the rest, gen_len - 1 steps of B tokens.
+BenchResult run_batch(runtime::Replica& replica, const BenchOptions& o, int batch, int prompt_len, int gen_len,
+                      uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> token(0, replica.config().vocab_size - 1);
+  std::vector<Clock::time_point> first(static_cast<size_t>(batch));
+  std::vector<bool> seen(static_cast<size_t>(batch), false);
+  for (int b = 0; b < batch; ++b) {
+    runtime::GenerationRequest request;
+    for (int i = 0; i < prompt_len; ++i) request.prompt.push_back(token(rng));
+    request.max_new_tokens = gen_len;  // no stop ids: every request makes exactly gen_len tokens
+    request.on_token = [&first, &seen, b](int32_t) {
+      if (!seen[b]) first[b] = Clock::now();
+      seen[b] = true;
+    };
+    replica.engine().scheduler().submit(std::move(request));
+  }
+  const auto t0 = Clock::now();
+  replica.engine().run_until_idle();
+  const auto t_end = Clock::now();
+  const auto prefilled = *std::max_element(first.begin(), first.end());
+
+  BenchResult r;
+  r.batch = batch;
+  r.prefill_seconds = std::chrono::duration<double>(prefilled - t0).count();
+  r.decode_seconds = std::chrono::duration<double>(t_end - prefilled).count();
+  r.prefill_tokens_per_s = static_cast<double>(batch) * prompt_len / r.prefill_seconds;
+  if (gen_len > 1 && r.decode_seconds > 0) {
+    r.decode_tokens_per_s = static_cast<double>(batch) * (gen_len - 1) / r.decode_seconds;
+    r.step_ms = 1e3 * r.decode_seconds / (gen_len - 1);
+    r.bytes_per_step = decode_step_bytes(replica.config(), replica.topology().tp(), o, batch);
+    r.achieved_gb_per_s = r.bytes_per_step / (r.step_ms * 1e-3) / 1e9;
+  }
+  return r;
+}
+
+void write_json(const std::string& path, const BenchOptions& o, const runtime::Replica& replica,
+                const std::vector<BenchResult>& results, double copy_gb_per_s) {
+  nlohmann::json j;
+  j["model"] = o.model;
+  j["backend"] = o.backend;
+  j["tp"] = o.tp;
+  j["pp"] = o.pp;
+  j["prompt_len"] = o.prompt_len;
+  j["gen_len"] = o.gen_len;
+  j["weight_bytes_rank0"] = replica.weight_bytes();
+  if (copy_gb_per_s > 0) j["copy_bandwidth_gb_per_s"] = copy_gb_per_s;
+  for (const BenchResult& r : results) {
+    nlohmann::json row = {{"batch", r.batch},
+                          {"prefill_seconds", r.prefill_seconds},
+                          {"prefill_tokens_per_s", r.prefill_tokens_per_s},
+                          {"decode_seconds", r.decode_seconds},
+                          {"decode_tokens_per_s", r.decode_tokens_per_s},
+                          {"decode_step_ms", r.step_ms},
+                          {"decode_bytes_per_step", r.bytes_per_step},
+                          {"decode_achieved_gb_per_s", r.achieved_gb_per_s}};
+    if (copy_gb_per_s > 0) row["roofline_fraction"] = r.achieved_gb_per_s / copy_gb_per_s;
+    j["results"].push_back(row);
+  }
+  std::ofstream out(path);
+  TESSERA_CHECK(out.good(), "--json: cannot write ", path);
+  out << j.dump(2) << "\n";
+}
+
+int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vector<int>& batches, double copy_gb_per_s) {
+  const runtime::ModelConfig& c = replica.config();
+  std::printf("tessera bench: %s on %d ranks (tp=%d pp=%d), backend %s%s; prompt %d tokens, %d new tokens\n",
+              c.name.c_str(), replica.topology().world_size(), o.tp, o.pp, o.backend.c_str(),
+              o.backend == "cpu" ? (", weights " + o.weight_dtype).c_str() : "", o.prompt_len, o.gen_len);
+  std::printf("rank 0: weights %.1f MB, KV cache %.1f MB (%d blocks)\n", static_cast<double>(replica.weight_bytes()) / 1e6,
+              static_cast<double>(replica.kv_cache_bytes()) / 1e6, replica.kv_blocks());
+  if (copy_gb_per_s > 0) std::printf("copy bandwidth (read + write): %.1f GB/s\n", copy_gb_per_s);
+  std::printf("%6s %14s %14s %12s %14s %10s%s\n", "batch", "prefill tok/s", "decode tok/s", "step ms", "bytes/step",
+              "GB/s", copy_gb_per_s > 0 ? "   roofline" : "");
+  std::fflush(stdout);
+  std::vector<BenchResult> results;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const int b = batches[i];
+    // Warm-up: the same batch size through a short run (allocations, GEMM plans, CUDA graphs of that size).
+    if (!o.no_warmup) run_batch(replica, o, b, std::min(o.prompt_len, 8), std::min(o.gen_len, 4), o.seed + 1000 + i);
+    const BenchResult r = run_batch(replica, o, b, o.prompt_len, o.gen_len, o.seed + i);
+    std::printf("%6d %14.1f %14.1f %12.3f %14.3e %10.2f", r.batch, r.prefill_tokens_per_s, r.decode_tokens_per_s,
+                r.step_ms, r.bytes_per_step, r.achieved_gb_per_s);
+    if (copy_gb_per_s > 0) std::printf("   %7.1f%%", 100.0 * r.achieved_gb_per_s / copy_gb_per_s);
+    std::printf("\n");
+    std::fflush(stdout);
+    results.push_back(r);
+  }
+  if (!o.json_path.empty()) write_json(o.json_path, o, replica, results, copy_gb_per_s);
+  return 0;
+}
+
+int run_bench(const BenchOptions& o) {
+  parallel::MpiSession mpi(nullptr, nullptr);
+  const int rank = mpi.world_rank();
+  try {
+    auto world = parallel::MpiCommunicator::world();
+    std::vector<int> batches;
+    double copy_gb_per_s = 0;
+    parallel::run_collectively(*world, [&] {
+      TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or dummy:<preset>");
+      TESSERA_CHECK(o.backend == "cpu" || o.backend == "cuda", "--backend must be cpu or cuda, got '", o.backend, "'");
+      TESSERA_CHECK(o.prompt_len >= 1 && o.gen_len >= 1, "--prompt-len and --gen-len must be >= 1");
+      TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");
+      kernels::cpu::parse_weight_format(o.weight_dtype);
+      batches = parse_batches(o.batches);
+      // Before the replica takes the memory; on rank 0's device (device 0 under the default binding).
+      if (rank == 0 && o.measure_bandwidth) {
+        const auto bytes = static_cast<size_t>(o.bandwidth_gib * double(1 << 30));
+        copy_gb_per_s = o.backend == "cuda" ? measure_device_copy_bandwidth(bytes) : measure_host_copy_bandwidth(bytes);
+      }
+    });
+    runtime::ReplicaOptions ro;
+    ro.model = o.model;
+    ro.layout = {o.tp, o.pp};
+    ro.backend = o.backend;
+    ro.max_sequences = *std::max_element(batches.begin(), batches.end());
+    ro.max_sequence_length = o.prompt_len + o.gen_len;
+    ro.max_step_tokens = o.max_step_tokens;
+    ro.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
+    ro.gpu.memory_fraction = o.gpu_memory_fraction;
+    if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
+    auto replica = runtime::Replica::create(ro);
+    if (rank != 0) {
+      try {
+        replica->engine().follow();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tessera: error on rank %d: %s\n", rank, e.what());
+        std::fflush(stderr);
+        parallel::MpiSession::abort_world(1);
+      }
+      return 0;
+    }
+    int code = 0;
+    try {
+      code = run_leader(*replica, o, batches, copy_gb_per_s);
+    } catch (...) {
+      replica->engine().shutdown();
+      throw;
+    }
+    replica->engine().shutdown();
+    return code;
+  } catch (const parallel::CollectiveFailure& e) {
+    if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandAction& action) {
+  auto* cmd = app.add_subcommand("bench", "Prefill and decode throughput per batch size (run under mpirun)");
+  auto o = std::make_shared<BenchOptions>();
+  cmd->add_option("--model", o->model, "Model: a .gguf file, a Hugging Face directory or dummy:<preset>")->required();
+  cmd->add_option("--backend", o->backend, "Compute backend: cpu or cuda");
+  cmd->add_option("--tp", o->tp, "Tensor-parallel size");
+  cmd->add_option("--pp", o->pp, "Pipeline-parallel size");
+  cmd->add_option("--batch", o->batches, "Batch sizes to measure, comma-separated (e.g. 1,8,64)");
+  cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request (random ids)");
+  cmd->add_option("--gen-len", o->gen_len, "New tokens per request (end-of-generation ignored)");
+  cmd->add_option("--max-step-tokens", o->max_step_tokens, "Tokens per engine step (prefill chunk size)");
+  cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: f32, bf16 or q8_0 projection matrices");
+  cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
+  cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");
+  cmd->add_flag("--no-warmup", o->no_warmup, "Skip the short warm-up run before each batch size");
+  cmd->add_option("--seed", o->seed, "Seed of the random prompts");
+  cmd->add_option("--json", o->json_path, "Also write the results as JSON to this file");
+  cmd->add_flag("--measure-bandwidth", o->measure_bandwidth,
+                "Measure the copy bandwidth of rank 0's memory (host memcpy on cpu, device-to-device on cuda) and "
+                "report each decode step's share of it");
+  cmd->add_option("--bandwidth-gib", o->bandwidth_gib, "GiB copied by --measure-bandwidth");
+  cmd->callback([&action, o] { action = [o] { return run_bench(*o); }; });
+}
+
+}  // namespace tessera::launcher

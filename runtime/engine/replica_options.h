@@ -1,0 +1,35 @@
+#pragma once
+// How a Replica is built: the model, the layout, the backend and its memory limits.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/packed_matrix.h"
+#include "parallel/topology.h"
+
+namespace tessera::runtime {
+
+// Settings only the GPU backends read.
+struct GpuOptions {
+  double memory_fraction = 0.9;  // share of the device for weights + KV cache + activations
+  int ranks_per_gpu = 0;         // 0: ranks on the node / visible devices, rounded up
+  // Batch sizes whose pure-decode steps run as captured CUDA graphs (a batch is padded up to the next one);
+  // empty: no graphs.
+  std::vector<int> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64};
+};
+
+struct ReplicaOptions {
+  std::filesystem::path model;
+  parallel::ParallelLayout layout;
+  std::string backend = "cpu";  // a registered stage backend (runtime/engine/stage_backend.h): "cpu", "cuda"
+  int block_size = 16;
+  int max_sequence_length = 0;  // 0: the model's context length, capped at 4096
+  int max_sequences = 1;        // the KV cache holds this many sequences of max_sequence_length (at most)
+  int max_step_tokens = 2048;   // tokens per engine step (decode tokens + prefill chunks)
+  // CPU backend: how the projection matrices are kept: f32 (exact, the default) or bf16 / q8_0 (fewer bytes per
+  // decode step).
+  kernels::cpu::WeightFormat weight_format = kernels::cpu::WeightFormat::kF32;
+  GpuOptions gpu;
+};
+
+}  // namespace tessera::runtime
