@@ -5,6 +5,7 @@
 #include "kernels/base/error.h"
 #include "kernels/cpu/parallel_for.h"
 #include "runtime/core/shape.h"
+#include "runtime/model/weight_layout.h"
 
 namespace tessera::runtime {
 namespace {
@@ -35,55 +36,25 @@ bool is_norm(WeightKind kind) {
   return kind == WeightKind::kAttnNorm || kind == WeightKind::kFfnNorm || kind == WeightKind::kOutputNorm;
 }
 
-bool is_layer_weight(WeightKind kind) {
-  return kind != WeightKind::kTokenEmbedding && kind != WeightKind::kOutputNorm && kind != WeightKind::kLmHead;
-}
-
 }  // namespace
 
 DummyWeightSource::DummyWeightSource(ModelConfig config, uint64_t seed) : config_(std::move(config)), seed_(seed) {
   config_.validate();
 }
 
+// A matrix's [rows, cols]; a vector is rows x 1 (its elements are read as rows).
 std::pair<int64_t, int64_t> DummyWeightSource::extent(const WeightId& id) const {
   TESSERA_CHECK(has(id), describe(), " has no weight ", to_string(id));
-  const int64_t hidden = config_.hidden_size, hd = config_.head_dim;
-  const int64_t q = config_.num_heads * hd, kv = config_.num_kv_heads * hd, ffn = config_.intermediate_size;
-  switch (id.kind) {
-    case WeightKind::kTokenEmbedding:
-    case WeightKind::kLmHead: return {config_.vocab_size, hidden};
-    case WeightKind::kAttnNorm:
-    case WeightKind::kFfnNorm:
-    case WeightKind::kOutputNorm: return {hidden, 1};
-    case WeightKind::kAttnQ: return {q, hidden};
-    case WeightKind::kAttnK:
-    case WeightKind::kAttnV: return {kv, hidden};
-    case WeightKind::kAttnQBias: return {q, 1};
-    case WeightKind::kAttnKBias:
-    case WeightKind::kAttnVBias: return {kv, 1};
-    case WeightKind::kAttnOutput: return {hidden, q};
-    case WeightKind::kFfnGate:
-    case WeightKind::kFfnUp: return {ffn, hidden};
-    case WeightKind::kFfnDown: return {hidden, ffn};
-  }
-  fail(describe(), ": unknown weight kind ", static_cast<int>(id.kind));
+  const std::vector<int64_t> shape = expected_weight_shape(config_, id);
+  return {shape[0], shape.size() > 1 ? shape[1] : 1};
 }
 
-bool DummyWeightSource::has(const WeightId& id) const {
-  if (is_layer_weight(id.kind)) {
-    if (id.layer < 0 || id.layer >= config_.num_layers) return false;
-    const bool bias = id.kind == WeightKind::kAttnQBias || id.kind == WeightKind::kAttnKBias ||
-                      id.kind == WeightKind::kAttnVBias;
-    return !bias || config_.attention_qkv_bias;
-  }
-  if (id.layer != -1) return false;
-  return id.kind != WeightKind::kLmHead || !config_.tie_word_embeddings;
-}
+bool DummyWeightSource::has(const WeightId& id) const { return config_implies_weight(config_, id); }
 
 WeightInfo DummyWeightSource::info(const WeightId& id) const {
   const auto [rows, cols] = extent(id);
   WeightInfo info;
-  info.shape = is_vector(id.kind) ? std::vector<int64_t>{rows} : std::vector<int64_t>{rows, cols};
+  info.shape = expected_weight_shape(config_, id);
   info.storage_type = "F32";
   info.stored_bytes = static_cast<uint64_t>(rows * cols) * sizeof(float);
   return info;
