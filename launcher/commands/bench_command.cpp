@@ -17,6 +17,7 @@
 #include "kernels/base/error.h"
 #include "launcher/backends/backends.h"
 #include "launcher/commands/commands.h"
+#include "launcher/cpu_threads.h"
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/mpi/mpi_session.h"
@@ -208,6 +209,7 @@ int run_bench(const BenchOptions& o) {
     double copy_gb_per_s = 0;
     parallel::run_collectively(*world, [&] {
       TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or dummy:<preset>");
+      configure_cpu_threads();
       TESSERA_CHECK(o.backend == "cpu" || o.backend == "cuda", "--backend must be cpu or cuda, got '", o.backend, "'");
       TESSERA_CHECK(o.prompt_len >= 1 && o.gen_len >= 1, "--prompt-len and --gen-len must be >= 1");
       TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");

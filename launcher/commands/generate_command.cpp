@@ -8,6 +8,7 @@
 
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
+#include "launcher/cpu_threads.h"
 #include "launcher/generation_options.h"
 #include "launcher/prompt_builder.h"
 #include "parallel/collective_failure.h"
@@ -93,7 +94,10 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
   const int rank = mpi.world_rank();
   try {
     auto world = parallel::MpiCommunicator::world();
-    parallel::run_collectively(*world, [&] { resolve_generation_options(cmd, o); });
+    parallel::run_collectively(*world, [&] {
+      resolve_generation_options(cmd, o);
+      configure_cpu_threads();
+    });
     runtime::ReplicaOptions replica_options;
     replica_options.model = o.model;
     replica_options.layout = {o.tp, o.pp};
