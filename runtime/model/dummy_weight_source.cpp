@@ -52,7 +52,8 @@ std::pair<int64_t, int64_t> DummyWeightSource::extent(const WeightId& id) const 
 bool DummyWeightSource::has(const WeightId& id) const { return config_implies_weight(config_, id); }
 
 WeightInfo DummyWeightSource::info(const WeightId& id) const {
-  const auto [rows, cols] = extent(id);
+  const std::pair<int64_t, int64_t> size = extent(id);
+  const int64_t rows = size.first, cols = size.second;
   WeightInfo info;
   info.shape = expected_weight_shape(config_, id);
   info.storage_type = "F32";
@@ -92,7 +93,8 @@ DummyWeightSource::Generator DummyWeightSource::generator(const WeightId& id) co
 float DummyWeightSource::value(const WeightId& id, int64_t index) const { return generator(id)(index); }
 
 void DummyWeightSource::read_rows(const WeightId& id, int64_t row_begin, int64_t row_end, float* out) const {
-  const auto [rows, cols] = extent(id);
+  const std::pair<int64_t, int64_t> size = extent(id);
+  const int64_t rows = size.first, cols = size.second;
   TESSERA_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= rows, describe(), ": rows [", row_begin, ", ",
                 row_end, ") of ", to_string(id), " outside its ", rows, " rows");
   const Generator g = generator(id);
@@ -105,7 +107,8 @@ void DummyWeightSource::read_rows(const WeightId& id, int64_t row_begin, int64_t
 }
 
 void DummyWeightSource::read_columns(const WeightId& id, int64_t col_begin, int64_t col_end, float* out) const {
-  const auto [rows, cols] = extent(id);
+  const std::pair<int64_t, int64_t> size = extent(id);
+  const int64_t rows = size.first, cols = size.second;
   TESSERA_CHECK(!is_vector(id.kind), describe(), ": column read of the vector ", to_string(id));
   TESSERA_CHECK(0 <= col_begin && col_begin <= col_end && col_end <= cols, describe(), ": columns [", col_begin, ", ",
                 col_end, ") of ", to_string(id), " outside its ", cols, " columns");
