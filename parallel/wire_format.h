@@ -57,6 +57,7 @@ class WireReader {
     const uint32_t count = get<uint32_t>();
     require(static_cast<size_t>(count) * sizeof(T));
     std::vector<T> values(count);
+    if (count == 0) return values;  // memcpy's pointers must not be null, even for zero bytes
     std::memcpy(values.data(), bytes_.data() + offset_, static_cast<size_t>(count) * sizeof(T));
     offset_ += static_cast<size_t>(count) * sizeof(T);
     return values;
