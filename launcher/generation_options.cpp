@@ -54,8 +54,9 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--max-seq-len", o.max_sequence_length, "KV cache length per sequence (0: model's, at most 4096)");
   cmd.add_flag("--show-ids", o.show_ids, "Also print the generated token ids");
   cmd.add_option("--weight-dtype", o.weight_dtype,
-                 "How the projection matrices are kept: f32 (exact, default), bf16 or q8_0 (fewer bytes, faster decode, "
-                 "not bit-faithful to the f32 model)");
+                 "How the projection matrices are kept: native (default: the model file's own quantized blocks, the "
+                 "same values as f32 in the fewest bytes; f32 where a matrix has no blocks), f32 (always dequantized), "
+                 "or bf16 / q8_0 (repacked: fewer bytes than f32, not bit-faithful)");
   cmd.add_flag("--ignore-eos", o.ignore_eos, "Do not stop at end-of-generation tokens: always make --max-tokens");
 }
 

@@ -27,7 +27,7 @@ struct GenerationOptions {
   int max_sequence_length = 0;
   bool show_ids = false;
   bool ignore_eos = false;  // keep generating past end-of-generation tokens (benchmarks)
-  std::string weight_dtype = "f32";  // f32 | bf16 | q8_0: how the projection matrices are kept in memory
+  std::string weight_dtype = "native";  // native | f32 | bf16 | q8_0: how the projection matrices are kept in memory
 };
 
 // Registers the flags on `cmd`, writing into `options`.

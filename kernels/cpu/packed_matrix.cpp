@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <span>
 
 #include "kernels/base/error.h"
 #include "kernels/base/half.h"
+#include "kernels/cpu/block_gemv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/packed_dot.h"
 #include "kernels/cpu/parallel_for.h"
@@ -45,6 +47,37 @@ DotQ8 dot_q8_for(PackedIsa isa) {
   return packed::dot_q8_scalar;
 }
 
+// The block kernels for `format` under `isa`: the vector builds where they can decode the format, else portable.
+using BlockGemv = void (*)(QuantFormat, const std::byte*, int64_t, int64_t, const float*, int64_t, float*, int64_t);
+using BlockDecode = void (*)(QuantFormat, const std::byte*, int64_t, float*);
+
+PackedIsa block_isa(QuantFormat format, PackedIsa isa) {
+  if (!packed::block_simd_supported(format) || !packed::cpu_has_f16c()) return PackedIsa::kScalar;
+  return isa;
+}
+
+BlockGemv block_gemv_for(QuantFormat format, PackedIsa isa) {
+  switch (block_isa(format, isa)) {
+    case PackedIsa::kAvx512: return packed::block_gemv_avx512;
+    case PackedIsa::kAvx2: return packed::block_gemv_avx2;
+    case PackedIsa::kScalar: break;
+  }
+  return packed::block_gemv_scalar;
+}
+
+void dequantize_blocks(QuantFormat format, const std::byte* w, int64_t count, float* out) {
+  dequantize(format, std::span<const std::byte>(w, static_cast<size_t>(quantized_bytes(format, count))), count, out);
+}
+
+BlockDecode block_decode_for(QuantFormat format, PackedIsa isa) {
+  switch (block_isa(format, isa)) {
+    case PackedIsa::kAvx512: return packed::block_decode_avx512;
+    case PackedIsa::kAvx2: return packed::block_decode_avx2;
+    case PackedIsa::kScalar: break;
+  }
+  return dequantize_blocks;
+}
+
 // Rows of w per parallel chunk in the GEMV: enough work (>= ~16K weights) to be worth a thread's wake-up.
 int64_t gemv_min_rows(int64_t cols) { return std::max<int64_t>(1, (16 * 1024) / std::max<int64_t>(cols, 1)); }
 
@@ -79,15 +112,16 @@ std::string_view weight_format_name(WeightFormat format) {
     case WeightFormat::kF32: return "f32";
     case WeightFormat::kBF16: return "bf16";
     case WeightFormat::kQ8_0: return "q8_0";
+    case WeightFormat::kNative: return "native";
   }
   return "?";
 }
 
 WeightFormat parse_weight_format(std::string_view name) {
-  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0}) {
+  for (WeightFormat f : {WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8_0, WeightFormat::kNative}) {
     if (name == weight_format_name(f)) return f;
   }
-  fail("unknown weight format '", name, "' (expected f32, bf16 or q8_0)");
+  fail("unknown weight format '", name, "' (expected f32, bf16, q8_0 or native)");
 }
 
 std::string_view packed_isa_name(PackedIsa isa) {
@@ -132,11 +166,49 @@ PackedMatrix::PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, Wei
       });
       break;
     }
+    case WeightFormat::kNative:
+      fail("PackedMatrix: the native format is built from the file's blocks (QuantizedRows), not from f32 values");
   }
 }
 
+PackedMatrix::PackedMatrix(std::vector<QuantizedRows> parts) : format_(WeightFormat::kNative) {
+  TESSERA_CHECK(!parts.empty(), "PackedMatrix: a native matrix needs at least one part");
+  cols_ = parts.front().cols;
+  TESSERA_CHECK(cols_ >= 0 && cols_ <= std::numeric_limits<int>::max(), "PackedMatrix: ", cols_, " columns");
+  for (QuantizedRows& part : parts) {
+    TESSERA_CHECK(part.cols == cols_, "PackedMatrix: native parts of ", cols_, " and ", part.cols, " columns");
+    TESSERA_CHECK(part.rows >= 0, "PackedMatrix: native part of ", part.rows, " rows");
+    const int64_t row_bytes = part.row_bytes();  // checks that the rows are whole blocks
+    TESSERA_CHECK(static_cast<int64_t>(part.bytes.size()) == part.rows * row_bytes, "PackedMatrix: native part of ",
+                  part.rows, " ", quant_format_name(part.format), " rows of ", cols_, " columns holds ",
+                  part.bytes.size(), " bytes, expected ", part.rows * row_bytes);
+    if (part.rows == 0) continue;
+    native_.push_back({rows_, rows_ + part.rows, part.format, row_bytes, std::move(part.bytes)});
+    rows_ += part.rows;
+  }
+  TESSERA_CHECK(rows_ <= std::numeric_limits<int>::max(), "PackedMatrix: ", rows_, " rows too many for BLAS");
+}
+
 size_t PackedMatrix::bytes() const {
-  return f32_.size() * sizeof(float) + bf16_.size() * sizeof(uint16_t) + q8_.size() + q8_scale_.size() * sizeof(float);
+  size_t native = 0;
+  for (const NativeSegment& s : native_) native += s.bytes.size();
+  return f32_.size() * sizeof(float) + bf16_.size() * sizeof(uint16_t) + q8_.size() + q8_scale_.size() * sizeof(float) +
+         native;
+}
+
+const PackedMatrix::NativeSegment& PackedMatrix::segment_of(int64_t r) const {
+  // A handful of segments (one per fused part): a linear search is as fast as anything.
+  for (const NativeSegment& s : native_) {
+    if (r < s.row_end) return s;
+  }
+  fail("PackedMatrix: row ", r, " outside the native matrix's ", rows_, " rows");
+}
+
+QuantFormat PackedMatrix::native_format(int64_t r) const {
+  TESSERA_CHECK(format_ == WeightFormat::kNative, "PackedMatrix::native_format() on a ", weight_format_name(format_),
+                " matrix");
+  TESSERA_CHECK(r >= 0 && r < rows_, "PackedMatrix::native_format: row ", r, " outside [0, ", rows_, ")");
+  return segment_of(r).format;
 }
 
 const float* PackedMatrix::f32() const {
@@ -159,10 +231,37 @@ void PackedMatrix::unpack_row(int64_t r, float* out) const {
       for (int64_t i = 0; i < cols_; ++i) out[i] = scale[i / kQ8BlockSize] * static_cast<float>(q[i]);
       break;
     }
+    case WeightFormat::kNative: unpack_rows(r, 1, out); break;
+  }
+}
+
+void PackedMatrix::unpack_rows(int64_t row_begin, int64_t count, float* out) const {
+  if (format_ != WeightFormat::kNative) {
+    for (int64_t r = 0; r < count; ++r) unpack_row(row_begin + r, out + r * cols_);
+    return;
+  }
+  const PackedIsa isa = packed_isa();
+  for (int64_t r = row_begin; r < row_begin + count;) {
+    const NativeSegment& s = segment_of(r);
+    const int64_t n = std::min(row_begin + count, s.row_end) - r;  // rows of this segment: contiguous blocks
+    block_decode_for(s.format, isa)(s.format, s.bytes.data() + (r - s.row_begin) * s.row_bytes, n * cols_,
+                                    out + (r - row_begin) * cols_);
+    r += n;
+  }
+}
+
+void PackedMatrix::native_gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
+  const PackedIsa isa = packed_isa();
+  for (const NativeSegment& s : native_) {
+    const int64_t begin = std::max(row_begin, s.row_begin), end = std::min(row_end, s.row_end);
+    if (begin >= end) continue;
+    block_gemv_for(s.format, isa)(s.format, s.bytes.data() + (begin - s.row_begin) * s.row_bytes, end - begin, cols_,
+                                  x, m, y + begin, rows_);
   }
 }
 
 void PackedMatrix::gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
+  if (format_ == WeightFormat::kNative) return native_gemv_rows(x, y, m, row_begin, row_end);
   const PackedIsa isa = packed_isa();
   const int64_t k = cols_, blocks = cols_ / kQ8BlockSize;
   if (format_ == WeightFormat::kBF16) {
@@ -188,7 +287,7 @@ void PackedMatrix::tiled_gemm(const float* x, float* y, int64_t m) const {
     const int64_t count = std::min(tile, rows_ - r0);
     // Widened on this thread: BLAS's own threads are still spinning from the previous tile, and a second pool
     // competing with them for the cores costs more than the widening itself (~1% of the GEMM's work).
-    for (int64_t r = 0; r < count; ++r) unpack_row(r0 + r, widened.data() + r * cols_);
+    unpack_rows(r0, count, widened.data());
     // y[:, r0:r0+count] += x · tileᵀ, written in place through BLAS's leading dimension.
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(count),
                 static_cast<int>(cols_), 1.0f, x, static_cast<int>(cols_), widened.data(), static_cast<int>(cols_),

@@ -7,6 +7,9 @@
 //   kQ8_0: 1.125 bytes (int8 in blocks of 32 along a row, one f32 scale — llama.cpp's Q8_0 with an f32 scale)
 //                                                                      — 3.6x fewer bytes, error <= scale / 2
 // Both are lossy against the f32 model, so f32 stays the default and the exact reference.
+//   kNative: the model file's own blocks (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, ...: QuantizedRows), kept as they are
+//   (0.5625 to 1.0625 bytes per weight for those) and decoded on the fly to the same f32 values the loader's
+//   dequantization gives: exact with respect to the file, only the f32 summation order differs from kF32.
 //
 // Few rows (m <= kPackedGemvMaxRows): a fused kernel reads each weight row once, widens it in registers and
 // takes its dot products with every row of x (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time;
@@ -16,15 +19,17 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/cpu/quantized_rows.h"
+
 namespace tessera::kernels::cpu {
 
-enum class WeightFormat : uint8_t { kF32, kBF16, kQ8_0 };
+enum class WeightFormat : uint8_t { kF32, kBF16, kQ8_0, kNative };
 
 inline constexpr int64_t kQ8BlockSize = 32;
 inline constexpr int64_t kPackedGemvMaxRows = 8;
 
-std::string_view weight_format_name(WeightFormat format);  // "f32", "bf16", "q8_0"
-// Parses "f32", "bf16", "q8_0"; throws tessera::Error naming the bad value and the accepted ones.
+std::string_view weight_format_name(WeightFormat format);  // "f32", "bf16", "q8_0", "native"
+// Parses "f32", "bf16", "q8_0", "native"; throws tessera::Error naming the bad value and the accepted ones.
 WeightFormat parse_weight_format(std::string_view name);
 
 class PackedMatrix {
@@ -33,6 +38,10 @@ class PackedMatrix {
   // Takes w[rows, cols] (row-major f32, rows * cols values) and keeps it in `format`; f32 keeps the vector as
   // it is (no copy). kQ8_0 needs cols to be a multiple of kQ8BlockSize (throws tessera::Error otherwise).
   PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format);
+  // kNative: the rows of `parts` one after the other (a fused matrix may mix formats, e.g. Q4_K query rows over
+  // Q6_K value rows), kept as they are. Every part must have the same cols and hold exactly its rows' bytes
+  // (throws tessera::Error otherwise).
+  explicit PackedMatrix(std::vector<QuantizedRows> parts);
 
   WeightFormat format() const { return format_; }
   int64_t rows() const { return rows_; }
@@ -42,6 +51,8 @@ class PackedMatrix {
 
   // Row r widened back to f32 into out[cols] (the values the products use).
   void unpack_row(int64_t r, float* out) const;
+  // kNative: the block format of row r.
+  QuantFormat native_format(int64_t r) const;
   // The f32 values; only for kF32 (throws otherwise).
   const float* f32() const;
 
@@ -49,7 +60,18 @@ class PackedMatrix {
   void matmul_transposed(const float* x, float* y, int64_t m, const float* bias = nullptr) const;
 
  private:
+  // kNative: rows [row_begin, row_end) of the matrix, all in one format.
+  struct NativeSegment {
+    int64_t row_begin = 0, row_end = 0;
+    QuantFormat format = QuantFormat::kF32;
+    int64_t row_bytes = 0;
+    std::vector<std::byte> bytes;
+  };
+
   void gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const;
+  void native_gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const;
+  void unpack_rows(int64_t row_begin, int64_t count, float* out) const;
+  const NativeSegment& segment_of(int64_t r) const;
   void tiled_gemm(const float* x, float* y, int64_t m) const;
 
   WeightFormat format_ = WeightFormat::kF32;
@@ -58,6 +80,7 @@ class PackedMatrix {
   std::vector<uint16_t> bf16_;   // kBF16: bf16 bit patterns
   std::vector<int8_t> q8_;       // kQ8_0: rows * cols quants
   std::vector<float> q8_scale_;  // kQ8_0: rows * cols / 32 scales, row-major
+  std::vector<NativeSegment> native_;  // kNative, in row order
 };
 
 // Instruction sets of the packed kernels, in increasing order. The best one the CPU supports runs, up to a limit

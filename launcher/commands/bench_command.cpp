@@ -22,6 +22,8 @@
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/mpi/mpi_session.h"
 #include "runtime/engine/replica.h"
+#include "runtime/model/model_source.h"
+#include "runtime/model/model_summary.h"
 #include "runtime/model/tensor_parallel_shard.h"
 
 namespace tessera::launcher {
@@ -38,7 +40,7 @@ struct BenchOptions {
   int prompt_len = 128;
   int gen_len = 32;
   int max_step_tokens = 2048;
-  std::string weight_dtype = "f32";
+  std::string weight_dtype = "native";
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;
   bool no_warmup = false;
@@ -76,13 +78,26 @@ std::vector<int> parse_batches(const std::string& text) {
 // phase). With tp above the KV-head count the replicated KV heads are read once per replica of them. The element
 // sizes are the backend's: CPU f32 activations/KV and weights in --weight-dtype; CUDA bf16 everywhere.
 double decode_step_bytes(const runtime::ModelConfig& c, int tp, const BenchOptions& o, int batch) {
+  const double hidden = c.hidden_size, q = double{1} * c.num_heads * c.head_dim;
   double weight_bytes = 2, kv_bytes = 2;
   if (o.backend == "cpu") {
+    namespace k = kernels::cpu;
     kv_bytes = 4;
-    const auto format = kernels::cpu::parse_weight_format(o.weight_dtype);
-    weight_bytes = format == kernels::cpu::WeightFormat::kF32 ? 4 : format == kernels::cpu::WeightFormat::kBF16 ? 2 : 1.125;
+    const auto format = k::parse_weight_format(o.weight_dtype);
+    weight_bytes = format == k::WeightFormat::kF32 ? 4 : format == k::WeightFormat::kBF16 ? 2 : 1.125;
+    if (format == k::WeightFormat::kNative) {
+      // The file's own blocks (f32 where a matrix cannot keep them): the held bytes of a one-rank plan, less its
+      // f32 vectors and embedding, over the matrices' weights.
+      const runtime::ModelSource source = runtime::open_model_source(o.model);
+      const auto held = [&](k::WeightFormat f) {
+        return static_cast<double>(runtime::plan_rank_footprints(c, *source.weights, {1, 1}, f).at(0).held_bytes);
+      };
+      const double kv_all = double{1} * c.num_kv_heads * c.head_dim;
+      const double elements = (hidden * (q + 2 * kv_all) + q * hidden + 3 * hidden * c.intermediate_size) *
+                                  c.num_layers + double{1} * c.vocab_size * hidden;
+      weight_bytes = (held(k::WeightFormat::kNative) - (held(k::WeightFormat::kF32) - 4 * elements)) / elements;
+    }
   }
-  const double hidden = c.hidden_size, q = double{1} * c.num_heads * c.head_dim;
   const double kv_heads_read = double{1} * runtime::make_tensor_parallel_shard(c, tp, 0).local_kv_heads() * tp;
   const double kv = kv_heads_read * c.head_dim;
   const double per_layer = hidden * (q + 2 * kv) + q * hidden + 3 * hidden * c.intermediate_size;
@@ -270,7 +285,7 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request (random ids)");
   cmd->add_option("--gen-len", o->gen_len, "New tokens per request (end-of-generation ignored)");
   cmd->add_option("--max-step-tokens", o->max_step_tokens, "Tokens per engine step (prefill chunk size)");
-  cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: f32, bf16 or q8_0 projection matrices");
+  cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: f32, bf16, q8_0 or native projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");
   cmd->add_flag("--no-warmup", o->no_warmup, "Skip the short warm-up run before each batch size");

@@ -34,7 +34,7 @@ struct InspectOptions {
   std::string model;
   int tp = 1;
   int pp = 1;
-  std::string weight_dtype = "f32";  // as `tessera generate --weight-dtype`: how the rank keeps its matrices
+  std::string weight_dtype = "native";  // as `tessera generate --weight-dtype`: how the rank keeps its matrices
   bool json = false;
 };
 
@@ -317,7 +317,7 @@ void add_inspect_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--tp", options->tp, "Tensor-parallel size of the layout to plan")->capture_default_str();
   cmd->add_option("--pp", options->pp, "Pipeline-parallel size (stages) of the layout to plan")->capture_default_str();
   cmd->add_option("--weight-dtype", options->weight_dtype,
-                  "How the ranks keep their projection matrices, as for generate: f32, bf16 or q8_0")
+                  "How the ranks keep their projection matrices, as for generate: f32, bf16, q8_0 or native")
       ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print the report as JSON");
   cmd->callback([&action, options] { action = [options] { return run_inspect(*options); }; });

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "kernels/cpu/quantized_rows.h"
 #include "runtime/model/ggml_type.h"
 
 namespace tessera::runtime {
@@ -81,6 +82,11 @@ class GgufFile {
   void read_rows(const GgufTensorInfo& tensor, int64_t row_begin, int64_t row_end, float* out) const;
   // Dequantizes columns [col_begin, col_end) of every row (whole quantization blocks are decoded and trimmed).
   void read_columns(const GgufTensorInfo& tensor, int64_t col_begin, int64_t col_end, float* out) const;
+  // Rows [row_begin, row_end) copied out as stored (whole rows of the tensor's blocks), undecoded.
+  kernels::cpu::QuantizedRows read_rows_raw(const GgufTensorInfo& tensor, int64_t row_begin, int64_t row_end) const;
+  // Columns [col_begin, col_end) of every row as stored, when both ends fall on block boundaries; nullopt otherwise.
+  std::optional<kernels::cpu::QuantizedRows> read_columns_raw(const GgufTensorInfo& tensor, int64_t col_begin,
+                                                              int64_t col_end) const;
 
  private:
   GgufFile() = default;

@@ -1,5 +1,7 @@
-// GgufFile::read_rows / read_columns: dequantization of tensor slices straight from the mapping.
+// GgufFile::read_rows / read_columns: dequantization of tensor slices straight from the mapping; the *_raw
+// variants copy the stored blocks of a slice out undecoded.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "kernels/base/error.h"
@@ -76,6 +78,45 @@ void GgufFile::read_columns(const GgufTensorInfo& tensor, int64_t col_begin, int
     cpu::dequantize(format, data.subspan(offset, length), decoded, buffer.data());
     std::copy_n(buffer.data() + skip, width, out + r * width);
   }
+}
+
+kernels::cpu::QuantizedRows GgufFile::read_rows_raw(const GgufTensorInfo& tensor, int64_t row_begin,
+                                                    int64_t row_end) const {
+  const int64_t rows = tensor.rows();
+  TESSERA_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= rows, description_, ": tensor '",
+                tensor.name, "': row range [", row_begin, ", ", row_end, ") outside its ", rows, " rows");
+  const int64_t stride = row_bytes(tensor);
+  const std::span<const std::byte> data = tensor_bytes(tensor).subspan(
+      static_cast<size_t>(row_begin * stride), static_cast<size_t>((row_end - row_begin) * stride));
+  cpu::QuantizedRows out;
+  out.format = quant_format(*this, tensor);
+  out.rows = row_end - row_begin;
+  out.cols = tensor.columns();
+  out.bytes.assign(data.begin(), data.end());
+  return out;
+}
+
+std::optional<kernels::cpu::QuantizedRows> GgufFile::read_columns_raw(const GgufTensorInfo& tensor, int64_t col_begin,
+                                                                     int64_t col_end) const {
+  const int64_t columns = tensor.columns();
+  TESSERA_CHECK(0 <= col_begin && col_begin <= col_end && col_end <= columns, description_, ": tensor '",
+                tensor.name, "': column range [", col_begin, ", ", col_end, ") outside its ", columns, " columns");
+  const cpu::QuantFormat format = quant_format(*this, tensor);
+  const GgmlTypeTraits traits = ggml_type_traits(tensor.type);
+  if (col_begin % traits.block_elements != 0 || col_end % traits.block_elements != 0) return std::nullopt;
+  const int64_t stride = row_bytes(tensor), rows = tensor.rows();
+  const int64_t first = col_begin / traits.block_elements * traits.block_bytes;
+  const int64_t length = (col_end - col_begin) / traits.block_elements * traits.block_bytes;
+  const std::span<const std::byte> data = tensor_bytes(tensor);
+  cpu::QuantizedRows out;
+  out.format = format;
+  out.rows = rows;
+  out.cols = col_end - col_begin;
+  out.bytes.resize(static_cast<size_t>(rows * length));
+  for (int64_t r = 0; r < rows && length > 0; ++r) {
+    std::memcpy(out.bytes.data() + r * length, data.data() + r * stride + first, static_cast<size_t>(length));
+  }
+  return out;
 }
 
 }  // namespace tessera::runtime

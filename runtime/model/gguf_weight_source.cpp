@@ -134,4 +134,39 @@ void GgufWeightSource::read_columns(const WeightId& id, int64_t col_begin, int64
   }
 }
 
+std::optional<kernels::cpu::QuantizedRows> GgufWeightSource::read_rows_raw(const WeightId& id, int64_t row_begin,
+                                                                           int64_t row_end) const {
+  const GgufTensorInfo& t = tensor(id);
+  if (t.dims.size() != 2) return std::nullopt;
+  if (!permuted(id)) return file_->read_rows_raw(t, row_begin, row_end);
+  TESSERA_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= t.rows(), file_->description(), ": ",
+                to_string(id), " ('", t.name, "'): row range [", row_begin, ", ", row_end, ") outside its ", t.rows(),
+                " rows");
+  // Whole rows are what gets permuted, so the Hugging Face rows are gathered one stored row at a time.
+  kernels::cpu::QuantizedRows out = file_->read_rows_raw(t, 0, 0);
+  out.rows = row_end - row_begin;
+  out.bytes.reserve(static_cast<size_t>(out.rows * out.row_bytes()));
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const int64_t g = gguf_permuted_row(r, config_.head_dim);
+    const kernels::cpu::QuantizedRows row = file_->read_rows_raw(t, g, g + 1);
+    out.bytes.insert(out.bytes.end(), row.bytes.begin(), row.bytes.end());
+  }
+  return out;
+}
+
+std::optional<kernels::cpu::QuantizedRows> GgufWeightSource::read_columns_raw(const WeightId& id, int64_t col_begin,
+                                                                              int64_t col_end) const {
+  const GgufTensorInfo& t = tensor(id);
+  if (t.dims.size() != 2) return std::nullopt;
+  std::optional<kernels::cpu::QuantizedRows> stored = file_->read_columns_raw(t, col_begin, col_end);
+  if (!stored || !permuted(id)) return stored;
+  kernels::cpu::QuantizedRows out = *stored;
+  const int64_t width = stored->row_bytes();
+  for (int64_t r = 0; r < t.rows(); ++r) {
+    const int64_t g = gguf_permuted_row(r, config_.head_dim);
+    std::copy_n(stored->bytes.data() + g * width, width, out.bytes.data() + r * width);
+  }
+  return out;
+}
+
 }  // namespace tessera::runtime

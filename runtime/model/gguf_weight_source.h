@@ -34,6 +34,12 @@ class GgufWeightSource final : public WeightSource {
   WeightInfo info(const WeightId& id) const override;
   void read_rows(const WeightId& id, int64_t row_begin, int64_t row_end, float* out) const override;
   void read_columns(const WeightId& id, int64_t col_begin, int64_t col_end, float* out) const override;
+  // The stored blocks of the same slices (Q/K rows gathered in Hugging Face order); nullopt for vectors and for
+  // column slices that cut blocks.
+  std::optional<kernels::cpu::QuantizedRows> read_rows_raw(const WeightId& id, int64_t row_begin,
+                                                           int64_t row_end) const override;
+  std::optional<kernels::cpu::QuantizedRows> read_columns_raw(const WeightId& id, int64_t col_begin,
+                                                              int64_t col_end) const override;
   std::string describe() const override { return file_->description(); }
 
   const GgufFile& file() const { return *file_; }

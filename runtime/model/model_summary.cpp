@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "kernels/base/error.h"
 
@@ -109,6 +110,8 @@ uint64_t packed_matrix_bytes(int64_t rows, int64_t cols, kernels::cpu::WeightFor
     case k::WeightFormat::kF32: return elements * sizeof(float);
     case k::WeightFormat::kBF16: return elements * sizeof(uint16_t);
     case k::WeightFormat::kQ8_0: return elements + elements / k::kQ8BlockSize * sizeof(float);  // int8 + f32 scales
+    case k::WeightFormat::kNative:
+      fail("packed_matrix_bytes: a native matrix's bytes depend on the file's storage types (plan_rank_footprints)");
   }
   fail("unknown weight format ", static_cast<int>(format));
 }
@@ -133,6 +136,69 @@ uint64_t stage_weight_bytes(const ModelConfig& c, const TensorParallelShard& s, 
   return total;
 }
 
+namespace {
+
+// A piece of a matrix as load_stage_weights reads it (its MatrixPart): rows [begin, end) of `id`, or columns.
+struct Piece {
+  WeightId id;
+  int64_t begin = 0, end = 0;
+  bool columns = false;
+};
+
+// The bytes load_stage_weights holds for a native matrix made of `pieces` ([rows, cols] in all): the stored blocks
+// when every piece can be read as stored (a block format, and column slices on block boundaries: its read_native),
+// else f32. A zero-row read_rows_raw probes the storage without copying any data.
+uint64_t native_matrix_bytes(const WeightSource& source, const std::vector<Piece>& pieces, int64_t rows, int64_t cols) {
+  namespace k = kernels::cpu;
+  uint64_t stored = 0;
+  for (const Piece& p : pieces) {
+    const std::optional<k::QuantizedRows> probe = source.read_rows_raw(p.id, 0, 0);
+    const int64_t block = probe ? k::quant_layout(probe->format).block_elements : 1;
+    if (block == 1 || (p.columns && (p.begin % block != 0 || p.end % block != 0))) {
+      return packed_matrix_bytes(rows, cols, k::WeightFormat::kF32);
+    }
+    const WeightInfo info = source.info(p.id);
+    const int64_t piece_rows = p.columns ? info.shape.at(0) : p.end - p.begin;
+    const int64_t piece_cols = p.columns ? p.end - p.begin : info.shape.at(1);
+    stored += static_cast<uint64_t>(k::quantized_bytes(probe->format, piece_rows * piece_cols));
+  }
+  return stored;
+}
+
+// stage_weight_bytes for the native format, which needs the source's storage types.
+uint64_t stage_native_bytes(const WeightSource& source, const ModelConfig& c, const TensorParallelShard& s,
+                            parallel::LayerRange layers, bool first_stage, bool last_stage) {
+  namespace k = kernels::cpu;
+  const int64_t hidden = c.hidden_size, hd = c.head_dim;
+  const int64_t q_begin = s.q_head_begin * hd, q_end = s.q_head_end * hd;
+  const int64_t kv_begin = s.kv_head_begin * hd, kv_end = s.kv_head_end * hd;
+  const int64_t q_rows = q_end - q_begin, kv_rows = kv_end - kv_begin, ffn_local = s.local_ffn();
+  // Everything but the matrices as in f32, then each matrix's f32 bytes swapped for its native bytes.
+  uint64_t total = stage_weight_bytes(c, s, layers, first_stage, last_stage, k::WeightFormat::kF32);
+  const auto swap = [&](const std::vector<Piece>& pieces, int64_t rows, int64_t cols) {
+    total -= packed_matrix_bytes(rows, cols, k::WeightFormat::kF32);
+    total += native_matrix_bytes(source, pieces, rows, cols);
+  };
+  for (int layer = layers.begin; layer < layers.end; ++layer) {
+    swap({{{WeightKind::kAttnQ, layer}, q_begin, q_end},
+          {{WeightKind::kAttnK, layer}, kv_begin, kv_end},
+          {{WeightKind::kAttnV, layer}, kv_begin, kv_end}},
+         q_rows + 2 * kv_rows, hidden);
+    swap({{{WeightKind::kAttnOutput, layer}, q_begin, q_end, true}}, hidden, q_rows);
+    swap({{{WeightKind::kFfnGate, layer}, s.ffn_begin, s.ffn_end},
+          {{WeightKind::kFfnUp, layer}, s.ffn_begin, s.ffn_end}},
+         2 * ffn_local, hidden);
+    swap({{{WeightKind::kFfnDown, layer}, s.ffn_begin, s.ffn_end, true}}, hidden, ffn_local);
+  }
+  if (last_stage) {
+    const WeightId head = c.tie_word_embeddings ? WeightId{WeightKind::kTokenEmbedding} : WeightId{WeightKind::kLmHead};
+    swap({{head, s.vocab_begin, s.vocab_end}}, s.local_vocab(), hidden);
+  }
+  return total;
+}
+
+}  // namespace
+
 std::vector<RankFootprint> plan_rank_footprints(const ModelConfig& config, const WeightSource& source,
                                                 parallel::ParallelLayout layout,
                                                 kernels::cpu::WeightFormat matrix_format) {
@@ -151,7 +217,9 @@ std::vector<RankFootprint> plan_rank_footprints(const ModelConfig& config, const
       r.shard = make_tensor_parallel_shard(config, layout.tp, tp_rank);
       r.first_stage = stage == 0;
       r.last_stage = stage == layout.pp - 1;
-      r.held_bytes = stage_weight_bytes(config, r.shard, r.layers, r.first_stage, r.last_stage, matrix_format);
+      r.held_bytes = matrix_format == kernels::cpu::WeightFormat::kNative
+                         ? stage_native_bytes(source, config, r.shard, r.layers, r.first_stage, r.last_stage)
+                         : stage_weight_bytes(config, r.shard, r.layers, r.first_stage, r.last_stage, matrix_format);
       r.stored_bytes = stage_stored_bytes(stored, config, r.shard, r.layers, r.first_stage, r.last_stage);
       ranks.push_back(r);
     }

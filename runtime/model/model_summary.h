@@ -56,9 +56,11 @@ std::vector<RankFootprint> plan_rank_footprints(
     kernels::cpu::WeightFormat matrix_format = kernels::cpu::WeightFormat::kF32);
 
 // The bytes of a [rows, cols] matrix kept in `format` (PackedMatrix::bytes()); q8_0 keeps matrices whose rows are
-// not whole blocks in f32, as load_stage_weights does.
+// not whole blocks in f32, as load_stage_weights does. Not for kNative (throws: the bytes depend on the file's
+// storage types; plan_rank_footprints computes them from the source).
 uint64_t packed_matrix_bytes(int64_t rows, int64_t cols, kernels::cpu::WeightFormat format);
-// The held bytes alone, from the config: load_stage_weights(...).bytes() for that shard, stage and format.
+// The held bytes alone, from the config: load_stage_weights(...).bytes() for that shard, stage and format
+// (not kNative, see packed_matrix_bytes).
 uint64_t stage_weight_bytes(const ModelConfig& config, const TensorParallelShard& shard, parallel::LayerRange layers,
                             bool first_stage, bool last_stage,
                             kernels::cpu::WeightFormat matrix_format = kernels::cpu::WeightFormat::kF32);

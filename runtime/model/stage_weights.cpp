@@ -1,5 +1,7 @@
 #include "runtime/model/stage_weights.h"
 
+#include <optional>
+
 #include "kernels/base/error.h"
 
 namespace tessera::runtime {
@@ -22,21 +24,74 @@ Tensor read_vector(const WeightSource& source, WeightId id, int64_t size) {
   return t;
 }
 
-// Rows [begin, end) of a [rows, cols] matrix into `out` starting at row `out_row`.
-void read_rows_into(const WeightSource& source, WeightId id, int64_t rows, int64_t cols, int64_t begin, int64_t end,
-                    float* out, int64_t out_row) {
-  expect_shape(source, id, {rows, cols});
-  source.read_rows(id, begin, end, out + out_row * cols);
-}
-
 // A matrix read in f32 (`values`, [rows, cols]) kept in the requested format.
 WeightMatrix pack(std::vector<float> values, int64_t rows, int64_t cols, k::WeightFormat format) {
   if (format == k::WeightFormat::kQ8_0 && cols % k::kQ8BlockSize != 0) format = k::WeightFormat::kF32;
   return WeightMatrix(std::move(values), rows, cols, format);
 }
 
-std::vector<float> matrix_buffer(int64_t rows, int64_t cols) {
-  return std::vector<float>(static_cast<size_t>(rows * cols));
+// One piece of a (possibly fused) matrix: rows [begin, end) of weight `id`, stacked under the pieces before it,
+// or (row-parallel matrices) columns [begin, end) of every row of it.
+struct MatrixPart {
+  WeightId id;
+  int64_t rows = 0, cols = 0;  // the whole weight's shape, checked against the file
+  int64_t begin = 0, end = 0;
+  bool columns = false;
+
+  int64_t out_rows() const { return columns ? rows : end - begin; }
+  int64_t out_cols() const { return columns ? end - begin : cols; }
+};
+
+MatrixPart row_part(WeightId id, int64_t rows, int64_t cols, int64_t begin, int64_t end) {
+  return {id, rows, cols, begin, end, false};
+}
+MatrixPart column_part(WeightId id, int64_t rows, int64_t cols, int64_t begin, int64_t end) {
+  return {id, rows, cols, begin, end, true};
+}
+
+// The parts as the file stores them, when every one of them is in a block format (Q4_1, Q8_0, Q4_K, ...): plain
+// f32/f16/bf16 weights, sources without stored blocks (safetensors, dummy) and column slices that cut blocks give
+// nullopt, and the matrix is then kept in f32 like the default.
+std::optional<WeightMatrix> read_native(const WeightSource& source, const std::vector<MatrixPart>& parts) {
+  std::vector<k::QuantizedRows> stored;
+  for (const MatrixPart& p : parts) {
+    std::optional<k::QuantizedRows> q =
+        p.columns ? source.read_columns_raw(p.id, p.begin, p.end) : source.read_rows_raw(p.id, p.begin, p.end);
+    if (!q || k::quant_layout(q->format).block_elements == 1) return std::nullopt;
+    TESSERA_CHECK(q->rows == p.out_rows() && q->cols == p.out_cols(), source.describe(), ": ", to_string(p.id),
+                  ": stored slice of [", q->rows, ", ", q->cols, "] where [", p.out_rows(), ", ", p.out_cols(),
+                  "] was asked for");
+    stored.push_back(std::move(*q));
+  }
+  return WeightMatrix(std::move(stored));
+}
+
+// The parts, stacked, as one matrix of `cols` columns in `format`.
+WeightMatrix load_matrix(const WeightSource& source, const std::vector<MatrixPart>& parts, int64_t cols,
+                         k::WeightFormat format) {
+  int64_t rows = 0;
+  for (const MatrixPart& p : parts) {
+    expect_shape(source, p.id, {p.rows, p.cols});
+    TESSERA_CHECK(p.out_cols() == cols, "load_matrix: ", to_string(p.id), " gives ", p.out_cols(), " columns, not ",
+                  cols);
+    rows += p.out_rows();
+  }
+  if (format == k::WeightFormat::kNative) {
+    if (std::optional<WeightMatrix> native = read_native(source, parts)) return std::move(*native);
+    format = k::WeightFormat::kF32;
+  }
+  std::vector<float> values(static_cast<size_t>(rows * cols));
+  int64_t row = 0;
+  for (const MatrixPart& p : parts) {
+    if (p.out_rows() == 0) continue;
+    if (p.columns) {
+      source.read_columns(p.id, p.begin, p.end, values.data() + row * cols);
+    } else {
+      source.read_rows(p.id, p.begin, p.end, values.data() + row * cols);
+    }
+    row += p.out_rows();
+  }
+  return pack(std::move(values), rows, cols, format);
 }
 
 void read_bias_into(const WeightSource& source, WeightId id, int64_t size, int64_t begin, int64_t end, Tensor& out,
@@ -55,14 +110,11 @@ LayerWeights load_layer(const WeightSource& source, const ModelConfig& c, const 
   w.ffn_norm = read_vector(source, {WeightKind::kFfnNorm, layer}, hidden);
 
   const int64_t qkv_rows = q_rows + 2 * kv_rows;
-  std::vector<float> qkv = matrix_buffer(qkv_rows, hidden);
-  read_rows_into(source, {WeightKind::kAttnQ, layer}, q_all, hidden, s.q_head_begin * hd, s.q_head_end * hd, qkv.data(),
-                 0);
-  read_rows_into(source, {WeightKind::kAttnK, layer}, kv_all, hidden, s.kv_head_begin * hd, s.kv_head_end * hd,
-                 qkv.data(), q_rows);
-  read_rows_into(source, {WeightKind::kAttnV, layer}, kv_all, hidden, s.kv_head_begin * hd, s.kv_head_end * hd,
-                 qkv.data(), q_rows + kv_rows);
-  w.qkv = pack(std::move(qkv), qkv_rows, hidden, format);
+  w.qkv = load_matrix(source,
+                      {row_part({WeightKind::kAttnQ, layer}, q_all, hidden, s.q_head_begin * hd, s.q_head_end * hd),
+                       row_part({WeightKind::kAttnK, layer}, kv_all, hidden, s.kv_head_begin * hd, s.kv_head_end * hd),
+                       row_part({WeightKind::kAttnV, layer}, kv_all, hidden, s.kv_head_begin * hd, s.kv_head_end * hd)},
+                      hidden, format);
   if (c.attention_qkv_bias) {
     w.qkv_bias = Tensor(DType::F32, {qkv_rows});
     read_bias_into(source, {WeightKind::kAttnQBias, layer}, q_all, s.q_head_begin * hd, s.q_head_end * hd, w.qkv_bias, 0);
@@ -72,40 +124,31 @@ LayerWeights load_layer(const WeightSource& source, const ModelConfig& c, const 
                    w.qkv_bias, q_rows + kv_rows);
   }
 
-  const WeightId output{WeightKind::kAttnOutput, layer};
-  expect_shape(source, output, {hidden, q_all});
-  std::vector<float> attn_output = matrix_buffer(hidden, q_rows);
-  source.read_columns(output, s.q_head_begin * hd, s.q_head_end * hd, attn_output.data());
-  w.attn_output = pack(std::move(attn_output), hidden, q_rows, format);
+  w.attn_output = load_matrix(
+      source, {column_part({WeightKind::kAttnOutput, layer}, hidden, q_all, s.q_head_begin * hd, s.q_head_end * hd)},
+      q_rows, format);
 
   const int64_t ffn = c.intermediate_size, ffn_local = s.local_ffn();
-  std::vector<float> gate_up = matrix_buffer(2 * ffn_local, hidden);
-  read_rows_into(source, {WeightKind::kFfnGate, layer}, ffn, hidden, s.ffn_begin, s.ffn_end, gate_up.data(), 0);
-  read_rows_into(source, {WeightKind::kFfnUp, layer}, ffn, hidden, s.ffn_begin, s.ffn_end, gate_up.data(), ffn_local);
-  w.gate_up = pack(std::move(gate_up), 2 * ffn_local, hidden, format);
-  const WeightId down{WeightKind::kFfnDown, layer};
-  expect_shape(source, down, {hidden, ffn});
-  std::vector<float> down_values = matrix_buffer(hidden, ffn_local);
-  source.read_columns(down, s.ffn_begin, s.ffn_end, down_values.data());
-  w.down = pack(std::move(down_values), hidden, ffn_local, format);
+  w.gate_up = load_matrix(source,
+                          {row_part({WeightKind::kFfnGate, layer}, ffn, hidden, s.ffn_begin, s.ffn_end),
+                           row_part({WeightKind::kFfnUp, layer}, ffn, hidden, s.ffn_begin, s.ffn_end)},
+                          hidden, format);
+  w.down = load_matrix(source, {column_part({WeightKind::kFfnDown, layer}, hidden, ffn, s.ffn_begin, s.ffn_end)},
+                       ffn_local, format);
   return w;
 }
 
 Tensor read_vocab_rows(const WeightSource& source, WeightId id, const ModelConfig& c, const TensorParallelShard& s) {
+  expect_shape(source, id, {c.vocab_size, c.hidden_size});
   Tensor t(DType::F32, {s.local_vocab(), c.hidden_size});
-  if (s.local_vocab() > 0) {
-    read_rows_into(source, id, c.vocab_size, c.hidden_size, s.vocab_begin, s.vocab_end, t.data<float>(), 0);
-  }
+  if (s.local_vocab() > 0) source.read_rows(id, s.vocab_begin, s.vocab_end, t.data<float>());
   return t;
 }
 
 WeightMatrix read_lm_head(const WeightSource& source, WeightId id, const ModelConfig& c, const TensorParallelShard& s,
                           k::WeightFormat format) {
-  std::vector<float> values = matrix_buffer(s.local_vocab(), c.hidden_size);
-  if (s.local_vocab() > 0) {
-    read_rows_into(source, id, c.vocab_size, c.hidden_size, s.vocab_begin, s.vocab_end, values.data(), 0);
-  }
-  return pack(std::move(values), s.local_vocab(), c.hidden_size, format);
+  return load_matrix(source, {row_part(id, c.vocab_size, c.hidden_size, s.vocab_begin, s.vocab_end)}, c.hidden_size,
+                     format);
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 // The weights one rank holds: its pipeline stage's layers, sliced for its tensor-parallel shard, in the fused
 // layouts the decoder computes with. Loaded straight from the model file (GGUF or safetensors): each rank reads
 // only its rows / columns, no offline conversion. Vectors and the embedding are f32; the projection matrices are
-// f32 too by default (the exact reference) or, on request, packed to bf16 / q8_0 to cut the bytes each decode
-// step streams (kernels/cpu/packed_matrix.h).
+// f32 too by default (the exact reference) or, on request, packed to bf16 / q8_0, or kept in the file's own blocks
+// (native), to cut the bytes each decode step streams (kernels/cpu/packed_matrix.h).
 #include <vector>
 
 #include "kernels/cpu/packed_matrix.h"
@@ -38,7 +38,9 @@ struct StageWeights {
 };
 
 // matrix_format: how the projection matrices and the LM head are kept. A q8_0 matrix whose rows are not whole
-// blocks of 32 (an odd tensor-parallel slice) stays f32.
+// blocks of 32 (an odd tensor-parallel slice) stays f32; so does a native one unless every piece of it is stored in
+// a block format and can be read as stored (WeightSource::read_rows_raw / read_columns_raw: GGUF files, with
+// row-parallel column slices that fall on block boundaries).
 StageWeights load_stage_weights(const WeightSource& source, const ModelConfig& config,
                                 const TensorParallelShard& shard, parallel::LayerRange layers, bool first_stage,
                                 bool last_stage,

@@ -6,8 +6,11 @@
 // Q and K projections are returned in Hugging Face layout (rotate-half RoPE), whatever the file stores:
 // GGUF's llama Q/K permutation is undone by the GGUF source.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "kernels/cpu/quantized_rows.h"
 
 namespace tessera::runtime {
 
@@ -56,6 +59,19 @@ class WeightSource {
   // Columns [col_begin, col_end) of every row of a matrix, dequantized, row-major into out
   // (rows * (col_end - col_begin) floats).
   virtual void read_columns(const WeightId& id, int64_t col_begin, int64_t col_end, float* out) const = 0;
+  // The same rows as read_rows, but as the file stores them (ggml blocks: kernels/cpu/quantized_rows.h), for
+  // PackedMatrix's native format. nullopt when the source has no stored blocks to offer (the default: safetensors,
+  // dummy weights) or the weight is not a matrix.
+  virtual std::optional<kernels::cpu::QuantizedRows> read_rows_raw(const WeightId& /*id*/, int64_t /*row_begin*/,
+                                                                   int64_t /*row_end*/) const {
+    return std::nullopt;
+  }
+  // The same slice as read_columns, as stored: only possible when both ends fall on block boundaries of the
+  // stored rows; nullopt otherwise (and by default).
+  virtual std::optional<kernels::cpu::QuantizedRows> read_columns_raw(const WeightId& /*id*/, int64_t /*col_begin*/,
+                                                                      int64_t /*col_end*/) const {
+    return std::nullopt;
+  }
   // A description for error messages: "model.gguf", "/models/llama (4 safetensors shards)".
   virtual std::string describe() const = 0;
 };

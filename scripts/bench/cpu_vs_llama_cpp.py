@@ -15,8 +15,9 @@ table shows the median of the repetitions.
   --ignore-eos and --max-tokens decode+1; llama.cpp is driven token by token with eval([tok]) + argmax).
 
 Tessera runs as `mpirun -np 1 --bind-to none tessera generate --tp 1 --pp 1` with OPENBLAS_NUM_THREADS=--threads;
-its load time is not counted (the timings come from the engine). With --weight-dtypes f32,q8_0,... it is measured
-once per weight format (`tessera generate --weight-dtype`).
+its load time is not counted (the timings come from the engine). With --weight-dtypes f32,bf16,q8_0,native it is
+measured once per weight format (`tessera generate --weight-dtype`; "native" computes on the GGUF's own blocks,
+as llama.cpp does).
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def main():
     ])
 
     # SmolLM2, JSON, tp=3 pp=2: the plan is consistent with itself and with the file.
-    r = run(binary, model, "--tp", "3", "--pp", "2", "--json")
+    r = run(binary, model, "--tp", "3", "--pp", "2", "--json", "--weight-dtype", "f32")
     check("smollm2 json: exit 0", r.returncode == 0, r.stderr)
     report = json.loads(r.stdout)
     cfg, weights, tok, layout = report["model"], report["weights"], report["tokenizer"], report["layout"]
@@ -80,6 +80,11 @@ def main():
     check("q8_0 holds under half the f32 bytes, reads the same",
           q8["layout"]["total_held_bytes"] < layout["total_held_bytes"] / 2 and
           q8["layout"]["total_stored_bytes"] == layout["total_stored_bytes"])
+    # The default keeps the file's own blocks: fewer bytes than q8_0 for this Q4_1 file.
+    native = json.loads(run(binary, model, "--tp", "3", "--pp", "2", "--json").stdout)
+    check("default (native) holds fewer bytes than q8_0, reads the same",
+          native["layout"]["total_held_bytes"] < q8["layout"]["total_held_bytes"] and
+          native["layout"]["total_stored_bytes"] == layout["total_stored_bytes"])
 
     # Impossible layouts: the engine's message, exit code 2, in text and JSON.
     r = run(binary, model, "--tp", "2")

@@ -27,7 +27,7 @@ using testing::error_of;
 fs::path tiny(const std::string& name) { return testing::fixture("tiny-models/" + name); }
 
 constexpr kernels::cpu::WeightFormat kFormats[] = {kernels::cpu::WeightFormat::kF32, kernels::cpu::WeightFormat::kBF16,
-                                                   kernels::cpu::WeightFormat::kQ8_0};
+                                                   kernels::cpu::WeightFormat::kQ8_0, kernels::cpu::WeightFormat::kNative};
 
 // Every rank of every layout, in every matrix format: the planned bytes are what load_stage_weights allocates,
 // the rank's place agrees with Topology, and (the tiny models store F32) the stored bytes equal the f32 bytes.
