@@ -18,6 +18,7 @@
 #include "launcher/backends/backends.h"
 #include "launcher/commands/commands.h"
 #include "launcher/cpu_threads.h"
+#include "launcher/replica_roles.h"
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/mpi/mpi_session.h"
@@ -247,25 +248,8 @@ int run_bench(const BenchOptions& o) {
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
     auto replica = runtime::Replica::create(ro);
-    if (rank != 0) {
-      try {
-        replica->engine().follow();
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "tessera: error on rank %d: %s\n", rank, e.what());
-        std::fflush(stderr);
-        parallel::MpiSession::abort_world(1);
-      }
-      return 0;
-    }
-    int code = 0;
-    try {
-      code = run_leader(*replica, o, batches, copy_gb_per_s);
-    } catch (...) {
-      replica->engine().shutdown();
-      throw;
-    }
-    replica->engine().shutdown();
-    return code;
+    if (rank != 0) return follow_leader(*replica);
+    return lead_replica(*replica, [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
   } catch (const parallel::CollectiveFailure& e) {
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

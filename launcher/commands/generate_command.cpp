@@ -9,6 +9,7 @@
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
 #include "launcher/cpu_threads.h"
+#include "launcher/replica_roles.h"
 #include "launcher/generation_options.h"
 #include "launcher/prompt_builder.h"
 #include "parallel/collective_failure.h"
@@ -60,21 +61,14 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer* tokenizer, c
   if (tokenizer) detokenizer.emplace(*tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
   std::printf("--- prompt: %zu tokens; generating up to %d ---\n", prompt.size(), o.max_tokens);
   std::fflush(stdout);
-  runtime::GenerationResult result;
-  try {
-    request.on_token = [&](int32_t id) {
-      const std::string text = detokenizer ? detokenizer->push(id) : " " + std::to_string(id);
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    };
-    result = replica.engine().generate(std::move(request));
-  } catch (...) {
-    replica.engine().shutdown();  // the followers leave their loop; the error is reported once, here
-    throw;
-  }
+  request.on_token = [&](int32_t id) {
+    const std::string text = detokenizer ? detokenizer->push(id) : " " + std::to_string(id);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  const runtime::GenerationResult result = replica.engine().generate(std::move(request));
   const std::string tail = detokenizer ? detokenizer->flush() : std::string();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
-  replica.engine().shutdown();
   const size_t decoded = result.tokens.size() > 0 ? result.tokens.size() - 1 : 0;
   std::printf("\n--- %zu tokens, finish reason: %s ---\n", result.tokens.size(), result.finish_reason.c_str());
   std::printf("prefill: %zu tokens in %.3f s (%.1f tokens/s); decode: %zu tokens in %.3f s (%.1f tokens/s)\n",
@@ -122,18 +116,8 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
                     replica->max_sequence_length(), " (raise --max-seq-len)");
     });
     print_layout(*replica);
-    if (rank != 0) {
-      try {
-        replica->engine().follow();
-      } catch (const std::exception& e) {
-        // The leader is waiting on this rank: end the whole job rather than leave it hanging.
-        std::fprintf(stderr, "tessera: error on rank %d: %s\n", rank, e.what());
-        std::fflush(stderr);
-        parallel::MpiSession::abort_world(1);
-      }
-      return 0;
-    }
-    return run_leader(*replica, tokenizer.get(), prompt, o);
+    if (rank != 0) return follow_leader(*replica);
+    return lead_replica(*replica, [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
   } catch (const parallel::CollectiveFailure& e) {
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;
