@@ -3,7 +3,7 @@
 
 Run with the project's venv (llama-cpp-python installed there):
 
-    /work/main/.venv/bin/python scripts/bench/cpu_vs_llama_cpp.py --threads 2 --write-doc
+    .venv/bin/python scripts/bench/cpu_vs_llama_cpp.py --threads 2 --write-doc
 
 For each repetition the engines alternate (Tessera, then llama.cpp), so a noisy neighbour hurts both alike; the
 table shows the median of the repetitions.
