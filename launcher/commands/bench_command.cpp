@@ -269,7 +269,7 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request (random ids)");
   cmd->add_option("--gen-len", o->gen_len, "New tokens per request (end-of-generation ignored)");
   cmd->add_option("--max-step-tokens", o->max_step_tokens, "Tokens per engine step (prefill chunk size)");
-  cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: f32, bf16, q8_0 or native projection matrices");
+  cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");
   cmd->add_flag("--no-warmup", o->no_warmup, "Skip the short warm-up run before each batch size");

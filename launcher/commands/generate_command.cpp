@@ -104,7 +104,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     std::vector<int32_t> prompt;
     parallel::run_collectively(replica->world(), [&] {
       if (rank != 0) return;
-      if (!runtime::is_dummy_model_path(o.model)) tokenizer = runtime::load_model_tokenizer(o.model);
+      tokenizer = runtime::load_model_tokenizer_if_any(o.model);
       if (!o.prompt_ids.empty()) {
         prompt = parse_prompt_ids(o.prompt_ids, replica->config().vocab_size);
       } else {

@@ -99,7 +99,6 @@ parallel::StepPlan Scheduler::next_plan() {
   }
   admit();
   parallel::StepPlan plan;
-  plan.step_index = next_step_++;
   plan.finished = std::move(finished_);
   finished_.clear();
   int budget = limits_.max_step_tokens;

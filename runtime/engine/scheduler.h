@@ -54,7 +54,8 @@ class Scheduler {
   size_t running() const { return running_.size(); }
   size_t waiting() const { return waiting_.size(); }
 
-  // The next step. Empty of sequences only when the scheduler is idle (it may still carry finished ids).
+  // The next step (the engine numbers it). Empty of sequences only when the scheduler is idle (it may still carry
+  // finished ids).
   parallel::StepPlan next_plan();
   // The tokens the step sampled (for the plan's sampling sequences, in plan order).
   void complete(const parallel::StepPlan& plan, const std::vector<SampledToken>& sampled);
@@ -79,7 +80,6 @@ class Scheduler {
   int block_size_;
   SchedulerLimits limits_;
   uint64_t next_id_ = 1;
-  uint64_t next_step_ = 0;
   std::deque<Sequence> waiting_;
   std::map<uint64_t, Sequence> running_;  // by id: admission order == id order
   std::vector<uint64_t> finished_;         // to announce in the next plan

@@ -6,6 +6,7 @@
 #include "kernels/base/error.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/norm.h"
 
@@ -107,8 +108,7 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
   float* projected = projected_.data<float>();
   w.attn_output.matmul_transposed(attn, projected, tokens);
   if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
-  float* h = hidden.data<float>();
-  for (int64_t i = 0; i < tokens * dim; ++i) h[i] += projected[i];
+  k::add_inplace(hidden.data<float>(), projected, tokens * dim);
 }
 
 void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
@@ -121,8 +121,7 @@ void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
   float* projected = projected_.data<float>();
   w.down.matmul_transposed(act_.data<float>(), projected, tokens);
   if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
-  float* h = hidden.data<float>();
-  for (int64_t i = 0; i < tokens * dim; ++i) h[i] += projected[i];
+  k::add_inplace(hidden.data<float>(), projected, tokens * dim);
 }
 
 void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) {

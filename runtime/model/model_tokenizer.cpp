@@ -2,6 +2,7 @@
 
 #include "kernels/base/error.h"
 #include "runtime/model/gguf_file.h"
+#include "runtime/model/model_source.h"
 #include "runtime/tokenizer/tokenizer_spec_gguf.h"
 #include "runtime/tokenizer/tokenizer_spec_hf.h"
 
@@ -18,6 +19,12 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const std::filesystem::path& mod
   const std::filesystem::path config = model / "tokenizer_config.json";
   return std::make_unique<Tokenizer>(tokenizer_spec_from_hf_json(
       json, std::filesystem::exists(config) ? std::optional<std::filesystem::path>(config) : std::nullopt));
+}
+
+std::unique_ptr<Tokenizer> load_model_tokenizer_if_any(const std::filesystem::path& model) {
+  if (is_dummy_model_path(model)) return nullptr;
+  if (std::filesystem::is_directory(model) && !std::filesystem::exists(model / "tokenizer.json")) return nullptr;
+  return load_model_tokenizer(model);
 }
 
 }  // namespace tessera::runtime

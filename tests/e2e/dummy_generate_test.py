@@ -2,10 +2,12 @@
 """A model without a file: `tessera generate --model dummy:tiny --prompt-ids ...` under mpirun gives the same greedy
 ids in every layout (the dummy weights are a pure function of the weight and the element, so each rank's shard is
 the same slice of the same model). Also: a dummy model has no tokenizer, so a text prompt is refused with a clear
-message.
+message; and a Hugging Face directory without tokenizer.json (tests/fixtures/tiny-models/tiny-qwen2) takes
+--prompt-ids too, generating the ids transformers generated (its golden.json).
 
 Usage: dummy_generate_test.py TESSERA_BINARY
 """
+import json
 import os
 import re
 import subprocess
@@ -22,8 +24,11 @@ def mpirun(np):
     return cmd
 
 
-def run(binary, tp, pp, extra):
-    cmd = mpirun(tp * pp) + [binary, "generate", "--model", "dummy:tiny", "--tp", str(tp), "--pp", str(pp)] + extra
+TINY_QWEN2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "tiny-models", "tiny-qwen2")
+
+
+def run(binary, tp, pp, extra, model="dummy:tiny"):
+    cmd = mpirun(tp * pp) + [binary, "generate", "--model", model, "--tp", str(tp), "--pp", str(pp)] + extra
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
 
@@ -55,6 +60,18 @@ def main():
     if r.returncode == 0 or len(errors) != 1 or "--prompt-ids" not in errors[0]:
         print(f"FAIL text prompt on a model without a tokenizer: exit {r.returncode}, errors {errors}")
         failures += 1
+    with open(os.path.join(TINY_QWEN2, "golden.json")) as f:
+        case = json.load(f)["cases"][0]
+    prompt = " ".join(str(i) for i in case["prompt"])
+    r = run(binary, 1, 2, ["--prompt-ids", prompt, "--max-tokens", str(len(case["generated"])), "--ignore-eos",
+                           "--show-ids"], model=TINY_QWEN2)
+    found = re.findall(r"^ids:((?: \d+)+)$", r.stdout, re.M)
+    got = [int(x) for x in found[0].split()] if r.returncode == 0 and len(found) == 1 else None
+    if got != case["generated"]:
+        print(f"FAIL tiny-qwen2 --prompt-ids at pp=2: got {got}, transformers {case['generated']}\n{r.stdout}\n{r.stderr}")
+        failures += 1
+    else:
+        print(f"tiny-qwen2 (no tokenizer.json) at pp=2: {got}")
     print("OK" if failures == 0 else f"{failures} failure(s)")
     return 1 if failures else 0
 
