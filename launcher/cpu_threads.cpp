@@ -20,7 +20,8 @@ int env_positive(const char* name) {
   return static_cast<int>(n);
 }
 
-// Ranks of this job on this node, as the launcher (Open MPI, then Slurm) reports it.
+}  // namespace
+
 int local_ranks() {
   for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}) {
     if (const char* v = std::getenv(name)) {
@@ -30,8 +31,6 @@ int local_ranks() {
   }
   return 1;
 }
-
-}  // namespace
 
 int configure_cpu_threads() {
   int threads = env_positive("TESSERA_THREADS");

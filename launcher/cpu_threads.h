@@ -7,4 +7,7 @@ namespace tessera::launcher {
 // Sets the thread count for this process and returns it.
 int configure_cpu_threads();
 
+// Ranks of this job on this node, as the launcher (Open MPI, then Slurm) reports it; 1 when none does.
+int local_ranks();
+
 }  // namespace tessera::launcher

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   tessera::launcher::add_generate_command(app, action);
   tessera::launcher::add_inspect_command(app, action);
   tessera::launcher::add_bench_command(app, action);
+  tessera::launcher::add_serve_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -28,6 +28,10 @@ class Communicator {
   virtual void all_gather(const float* send, float* recv, size_t count) = 0;
   // Broadcasts `bytes` bytes from member `root` to every member.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // The same broadcast for a member that may wait long (an idle follower waiting for the next step plan): members
+  // other than root poll for the message and sleep between polls instead of spinning a core in the library.
+  // Every member of one broadcast must use the same call. Backends without a polling wait simply broadcast.
+  virtual void broadcast_polling(void* data, size_t bytes, int root) { broadcast(data, bytes, root); }
   virtual void send(const void* data, size_t bytes, int peer, MessageTag tag) = 0;
   virtual void recv(void* data, size_t bytes, int peer, MessageTag tag) = 0;
   virtual void barrier() = 0;

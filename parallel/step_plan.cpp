@@ -9,7 +9,7 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
   out.put<uint32_t>(StepPlan::kMagic);
   out.put<uint32_t>(StepPlan::kVersion);
   out.put<uint64_t>(plan.step_index);
-  out.put<uint8_t>(plan.shutdown ? 1 : 0);
+  out.put<uint8_t>(static_cast<uint8_t>((plan.shutdown ? 1 : 0) | (plan.heartbeat ? 2 : 0)));
   out.put_vector(plan.finished);
   out.put<uint32_t>(static_cast<uint32_t>(plan.sequences.size()));
   for (const SequenceStep& s : plan.sequences) {
@@ -21,8 +21,17 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
     out.put<float>(s.sampling.top_p);
     out.put<float>(s.sampling.min_p);
     out.put<uint64_t>(s.sampling.seed);
+    out.put<float>(s.sampling.repetition_penalty);
+    out.put<float>(s.sampling.frequency_penalty);
+    out.put<float>(s.sampling.presence_penalty);
+    out.put<int32_t>(s.sampling.prompt_length);
+    out.put<int8_t>(s.sampling.logprobs);
+    out.put<int8_t>(s.sampling.prompt_logprobs);
+    out.put<uint8_t>(s.history_reset ? 1 : 0);
     out.put_vector(s.new_tokens);
     out.put_vector(s.block_table);
+    out.put_vector(s.history_prefix);
+    out.put_vector(s.prompt_logprob_targets);
   }
   return out.take();
 }
@@ -36,11 +45,14 @@ StepPlan decode_step_plan(std::span<const std::byte> bytes) {
                 StepPlan::kVersion, ": all ranks must run the same tessera binary");
   StepPlan plan;
   plan.step_index = in.get<uint64_t>();
-  plan.shutdown = in.get<uint8_t>() != 0;
+  const auto flags = in.get<uint8_t>();
+  TESSERA_CHECK(flags <= 3, "step plan has unknown flags 0x", std::hex, int{flags});
+  plan.shutdown = (flags & 1) != 0;
+  plan.heartbeat = (flags & 2) != 0;
   plan.finished = in.get_vector<uint64_t>();
   const auto count = in.get<uint32_t>();
-  // Each sequence takes at least 45 bytes: a count that cannot fit is a corrupt message, not an allocation.
-  TESSERA_CHECK(count <= bytes.size() / 45, "step plan claims ", count, " sequences in ", bytes.size(), " bytes");
+  // Each sequence takes at least 72 bytes: a count that cannot fit is a corrupt message, not an allocation.
+  TESSERA_CHECK(count <= bytes.size() / 72, "step plan claims ", count, " sequences in ", bytes.size(), " bytes");
   plan.sequences.resize(count);
   for (SequenceStep& s : plan.sequences) {
     s.sequence_id = in.get<uint64_t>();
@@ -51,8 +63,17 @@ StepPlan decode_step_plan(std::span<const std::byte> bytes) {
     s.sampling.top_p = in.get<float>();
     s.sampling.min_p = in.get<float>();
     s.sampling.seed = in.get<uint64_t>();
+    s.sampling.repetition_penalty = in.get<float>();
+    s.sampling.frequency_penalty = in.get<float>();
+    s.sampling.presence_penalty = in.get<float>();
+    s.sampling.prompt_length = in.get<int32_t>();
+    s.sampling.logprobs = in.get<int8_t>();
+    s.sampling.prompt_logprobs = in.get<int8_t>();
+    s.history_reset = in.get<uint8_t>() != 0;
     s.new_tokens = in.get_vector<int32_t>();
     s.block_table = in.get_vector<int32_t>();
+    s.history_prefix = in.get_vector<int32_t>();
+    s.prompt_logprob_targets = in.get_vector<int32_t>();
     TESSERA_CHECK(s.start_position >= 0, "step plan: sequence ", s.sequence_id, " has negative start position ",
                   s.start_position);
   }
@@ -67,7 +88,7 @@ void broadcast_step_plan(Communicator& group, StepPlan& plan, int root) {
     bytes = encode_step_plan(plan);
     size = bytes.size();
   }
-  group.broadcast(&size, sizeof(size), root);
+  group.broadcast_polling(&size, sizeof(size), root);
   if (group.rank() != root) bytes.resize(size);
   group.broadcast(bytes.data(), bytes.size(), root);
   if (group.rank() != root) plan = decode_step_plan(bytes);

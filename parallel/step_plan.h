@@ -18,6 +18,15 @@ struct SamplingSettings {
   float top_p = 1.0f;        // 1: off
   float min_p = 0.0f;        // 0: off
   uint64_t seed = 0;
+  float repetition_penalty = 1.0f;  // 1: off (over prompt and output tokens)
+  float frequency_penalty = 0.0f;   // 0: off (output tokens)
+  float presence_penalty = 0.0f;    // 0: off (output tokens)
+  int32_t prompt_length = 0;        // where the output starts, for the penalties (constant across preemptions)
+  int8_t logprobs = -1;             // -1: none; k >= 0: the sampled token's logprob and the k most likely
+  int8_t prompt_logprobs = -1;      // -1: none; k >= 0: logprobs of every prompt token after the first (echo)
+  bool penalized() const {
+    return repetition_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f;
+  }
   bool operator==(const SamplingSettings&) const = default;
 };
 
@@ -28,17 +37,28 @@ struct SequenceStep {
   std::vector<int32_t> block_table;    // KV cache blocks of this sequence, in position order
   bool sample = true;                  // false for a prefill chunk that is not the prompt's last
   SamplingSettings sampling;
+  // Only for sampling.penalized() sequences, read by the sampling rank, which keeps each such sequence's tokens:
+  // true on the first step of a sequence's run (its admission, or its resumption after a preemption), where
+  // history_prefix holds the tokens at positions [0, start_position) that no plan carried (prefix-cache hits).
+  bool history_reset = false;
+  std::vector<int32_t> history_prefix;
+  // Only for sampling.prompt_logprobs >= 0 prefill steps: the prompt token that follows each new token, for the
+  // rows that have one (all of them except the prompt's last row), in row order.
+  std::vector<int32_t> prompt_logprob_targets;
   bool operator==(const SequenceStep&) const = default;
 };
 
 struct StepPlan {
   static constexpr uint32_t kMagic = 0x54505350;  // "PSPT"
-  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kVersion = 2;
 
   uint64_t step_index = 0;
   std::vector<SequenceStep> sequences;
   std::vector<uint64_t> finished;  // sequences that ended or were cancelled: ranks drop their state
   bool shutdown = false;           // every rank leaves its engine loop after this plan
+  // An idle leader's liveness check (about once a second): no sequences; every rank answers by joining one barrier
+  // of the world, so the leader knows the followers are alive and they know the leader is.
+  bool heartbeat = false;
   bool operator==(const StepPlan&) const = default;
 };
 
@@ -46,7 +66,8 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan);
 // Throws tessera::Error on a wrong magic or version, a truncated message or lengths that exceed the message.
 StepPlan decode_step_plan(std::span<const std::byte> bytes);
 
-// Collective over `group`: member `root` sends `plan`, every other member receives it into `plan`.
+// Collective over `group`: member `root` sends `plan`, every other member receives it into `plan`. Members other
+// than root wait for it without spinning (Communicator::broadcast_polling): followers idle between requests.
 void broadcast_step_plan(Communicator& group, StepPlan& plan, int root = 0);
 
 }  // namespace tessera::parallel

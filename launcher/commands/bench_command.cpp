@@ -135,7 +135,7 @@ BenchResult run_batch(runtime::Replica& replica, const BenchOptions& o, int batc
     runtime::GenerationRequest request;
     for (int i = 0; i < prompt_len; ++i) request.prompt.push_back(token(rng));
     request.max_new_tokens = gen_len;  // no stop ids: every request makes exactly gen_len tokens
-    request.on_token = [&first, &seen, b](int32_t) {
+    request.on_token = [&first, &seen, b](const runtime::TokenEvent&) {
       if (!seen[b]) first[b] = Clock::now();
       seen[b] = true;
     };

@@ -11,6 +11,7 @@
 #include "launcher/cpu_threads.h"
 #include "launcher/replica_roles.h"
 #include "launcher/generation_options.h"
+#include "launcher/layout_report.h"
 #include "launcher/prompt_builder.h"
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
@@ -21,30 +22,6 @@
 
 namespace tessera::launcher {
 namespace {
-
-// Rank 0 prints what every rank holds: a newcomer sees the layout at work.
-void print_layout(runtime::Replica& replica) {
-  const parallel::Topology& topo = replica.topology();
-  const int n = topo.world_size();
-  const parallel::LayerRange layers = parallel::stage_layers(replica.config().num_layers, topo.pp(), topo.stage());
-  const float mine[4] = {static_cast<float>(layers.begin), static_cast<float>(layers.end),
-                         static_cast<float>(replica.weight_bytes()) / 1e6f,
-                         static_cast<float>(replica.kv_cache_bytes()) / 1e6f};
-  std::vector<float> all(static_cast<size_t>(n) * 4);
-  replica.world().all_gather(mine, all.data(), 4);
-  if (topo.rank() != 0) return;
-  const runtime::ModelConfig& c = replica.config();
-  std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, tp=%d pp=%d\n",
-              c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads,
-              c.vocab_size, n, topo.tp(), topo.pp());
-  for (int r = 0; r < n; ++r) {
-    const float* f = &all[static_cast<size_t>(r) * 4];
-    std::printf("  rank %d: stage %d tp_rank %d, layers %d-%d, weights %.1f MB, KV cache %.1f MB\n", r, r / topo.tp(),
-                r % topo.tp(), static_cast<int>(f[0]), static_cast<int>(f[1]) - 1, static_cast<double>(f[2]),
-                static_cast<double>(f[3]));
-  }
-  std::fflush(stdout);
-}
 
 // Without a tokenizer (dummy weights) the output is streamed as ids and generation stops at the config's
 // end-of-generation ids.
@@ -61,7 +38,8 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer* tokenizer, c
   if (tokenizer) detokenizer.emplace(*tokenizer, /*skip_special=*/true, /*sequence_start=*/false);
   std::printf("--- prompt: %zu tokens; generating up to %d ---\n", prompt.size(), o.max_tokens);
   std::fflush(stdout);
-  request.on_token = [&](int32_t id) {
+  request.on_token = [&](const runtime::TokenEvent& event) {
+    const int32_t id = event.token;
     const std::string text = detokenizer ? detokenizer->push(id) : " " + std::to_string(id);
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);

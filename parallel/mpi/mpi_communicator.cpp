@@ -1,7 +1,10 @@
 #include "parallel/mpi/mpi_communicator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <limits>
+#include <thread>
 
 #include "kernels/base/error.h"
 
@@ -86,6 +89,33 @@ void MpiCommunicator::all_gather(const float* send, float* recv, size_t count) {
   TESSERA_CHECK(count <= kMaxChunk, "all_gather on ", name_, ": ", count, " elements per member exceeds the limit");
   check(MPI_Allgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT, comm_),
         "all_gather");
+}
+
+void MpiCommunicator::broadcast_polling(void* data, size_t bytes, int root) {
+  TESSERA_CHECK(root >= 0 && root < size_, "broadcast on ", name_, ": root ", root, " is outside the group of ", size_);
+  TESSERA_CHECK(bytes <= static_cast<size_t>(std::numeric_limits<int>::max()), "broadcast_polling on ", name_, ": ",
+                bytes, " bytes is too large for one message");
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &request), "broadcast", root);
+  if (rank_ == root) {
+    check(MPI_Wait(&request, MPI_STATUS_IGNORE), "broadcast", root);
+    return;
+  }
+  // Spin briefly (a busy server's next plan is usually already on its way), then sleep with a growing interval:
+  // an idle follower wakes at most every kMaxSleep to let MPI make progress.
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSpin = std::chrono::milliseconds(2);
+  constexpr auto kMaxSleep = std::chrono::microseconds(5000);
+  const auto spin_until = Clock::now() + kSpin;
+  auto sleep = std::chrono::microseconds(50);
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "broadcast", root);
+    if (done) return;
+    if (Clock::now() < spin_until) continue;
+    std::this_thread::sleep_for(sleep);
+    sleep = std::min(sleep * 2, kMaxSleep);
+  }
 }
 
 void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {

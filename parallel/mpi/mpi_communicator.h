@@ -31,6 +31,7 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(bf16* data, size_t count) override;
   void all_gather(const float* send, float* recv, size_t count) override;
   void broadcast(void* data, size_t bytes, int root) override;
+  void broadcast_polling(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
   void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
   void barrier() override;

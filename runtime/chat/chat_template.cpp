@@ -31,11 +31,29 @@ std::string python_strip(std::string_view text) {
   return seen ? std::string(text.substr(begin, end - begin)) : std::string();
 }
 
-// Appends the parts in order (no temporaries; GCC 12 warns falsely on long operator+ chains).
-template <class... Parts>
-void append(std::string& out, const Parts&... parts) {
-  (out.append(std::string_view(parts)), ...);
-}
+// The rendering as it is built: text runs and the template's own special tokens, apart, so that the same rendering
+// becomes text (render) or token ids in which only the template's specials are control tokens (render_tokens).
+class Pieces {
+ public:
+  // Template text and message content: never parsed for special-token spellings when rendered to ids.
+  template <class... Parts>
+  void text(const Parts&... parts) {
+    (append_text(std::string_view(parts)), ...);
+  }
+  // A special token the template writes (<|im_start|>, <s>, ...); empty spellings (a model without BOS) vanish.
+  void special(std::string_view spelling) {
+    if (!spelling.empty()) pieces_.push_back({true, std::string(spelling)});
+  }
+  std::vector<ChatPiece> take() { return std::move(pieces_); }
+
+ private:
+  void append_text(std::string_view t) {
+    if (t.empty()) return;
+    if (pieces_.empty() || pieces_.back().special) pieces_.push_back({false, std::string()});
+    pieces_.back().text.append(t);
+  }
+  std::vector<ChatPiece> pieces_;
+};
 
 bool contains(std::string_view text, std::string_view marker) { return text.find(marker) != std::string_view::npos; }
 
@@ -80,31 +98,50 @@ std::optional<std::string> chatml_default_system(std::string_view text) {
        ": conversation roles must alternate user/assistant/user/assistant/...");
 }
 
-std::string render_chatml(std::span<const ChatMessage> messages, bool add_generation_prompt,
-                          const std::optional<std::string>& default_system) {
-  std::string out;
+std::vector<ChatPiece> render_chatml(std::span<const ChatMessage> messages, bool add_generation_prompt,
+                                     const std::optional<std::string>& default_system) {
+  Pieces out;
   for (size_t i = 0; i < messages.size(); ++i) {
     if (i == 0 && default_system && messages[0].role != "system") {
-      append(out, "<|im_start|>system\n", *default_system, "<|im_end|>\n");
+      out.special("<|im_start|>");
+      out.text("system\n", *default_system);
+      out.special("<|im_end|>");
+      out.text("\n");
     }
-    append(out, "<|im_start|>", messages[i].role, "\n", messages[i].content, "<|im_end|>\n");
+    out.special("<|im_start|>");
+    out.text(messages[i].role, "\n", messages[i].content);
+    out.special("<|im_end|>");
+    out.text("\n");
   }
-  if (add_generation_prompt) out += "<|im_start|>assistant\n";
-  return out;
+  if (add_generation_prompt) {
+    out.special("<|im_start|>");
+    out.text("assistant\n");
+  }
+  return out.take();
 }
 
-std::string render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt, const std::string& bos) {
-  std::string out;
+std::vector<ChatPiece> render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt,
+                                     const std::string& bos) {
+  Pieces out;
   for (size_t i = 0; i < messages.size(); ++i) {
-    if (i == 0) out += bos;
-    append(out, "<|start_header_id|>", messages[i].role, "<|end_header_id|>\n\n", python_strip(messages[i].content),
-           "<|eot_id|>");
+    if (i == 0) out.special(bos);
+    out.special("<|start_header_id|>");
+    out.text(messages[i].role);
+    out.special("<|end_header_id|>");
+    out.text("\n\n", python_strip(messages[i].content));
+    out.special("<|eot_id|>");
   }
-  if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
+  if (add_generation_prompt) {
+    out.special("<|start_header_id|>");
+    out.text("assistant");
+    out.special("<|end_header_id|>");
+    out.text("\n\n");
+  }
+  return out.take();
 }
 
-std::string render_llama2(std::span<const ChatMessage> messages, const std::string& bos, const std::string& eos) {
+std::vector<ChatPiece> render_llama2(std::span<const ChatMessage> messages, const std::string& bos,
+                                     const std::string& eos) {
   // The reference template reads messages[0] unconditionally, which fails on an empty conversation.
   TESSERA_CHECK(!messages.empty(), "chat template llama2: the conversation is empty");
   std::optional<std::string> system;
@@ -112,36 +149,41 @@ std::string render_llama2(std::span<const ChatMessage> messages, const std::stri
     system = messages[0].content;
     messages = messages.subspan(1);
   }
-  std::string out;
+  Pieces out;
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
     if ((m.role == "user") != (i % 2 == 0)) alternation_error(ChatFamily::kLlama2);
     std::string content;
-    if (i == 0 && system) append(content, "<<SYS>>\n", *system, "\n<</SYS>>\n\n");
+    if (i == 0 && system) content.append("<<SYS>>\n").append(*system).append("\n<</SYS>>\n\n");
     content += m.content;
     if (m.role == "user") {
-      append(out, bos, "[INST] ", python_strip(content), " [/INST]");
+      out.special(bos);
+      out.text("[INST] ", python_strip(content), " [/INST]");
     } else if (m.role == "assistant") {
-      append(out, " ", python_strip(content), " ", eos);
+      out.text(" ", python_strip(content), " ");
+      out.special(eos);
     }
   }
-  return out;  // the template has no generation prompt: the text after [/INST] is the assistant's
+  return out.take();  // the template has no generation prompt: the text after [/INST] is the assistant's
 }
 
-std::string render_mistral(std::span<const ChatMessage> messages, const std::string& bos, const std::string& eos) {
-  std::string out = bos;
+std::vector<ChatPiece> render_mistral(std::span<const ChatMessage> messages, const std::string& bos,
+                                      const std::string& eos) {
+  Pieces out;
+  out.special(bos);
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
     if ((m.role == "user") != (i % 2 == 0)) alternation_error(ChatFamily::kMistral);
     if (m.role == "user") {
-      append(out, "[INST] ", m.content, " [/INST]");
+      out.text("[INST] ", m.content, " [/INST]");
     } else if (m.role == "assistant") {
-      append(out, m.content, eos);
+      out.text(m.content);
+      out.special(eos);
     } else {
       fail("chat template mistral: only user and assistant roles are supported, got '", m.role, "'");
     }
   }
-  return out;
+  return out.take();
 }
 
 }  // namespace
@@ -200,6 +242,34 @@ ChatTemplate ChatTemplate::for_tokenizer(const Tokenizer& tokenizer, std::option
 }
 
 std::string ChatTemplate::render(std::span<const ChatMessage> messages, bool add_generation_prompt) const {
+  std::string out;
+  for (const ChatPiece& piece : render_pieces(messages, add_generation_prompt)) out += piece.text;
+  return out;
+}
+
+std::vector<int32_t> ChatTemplate::render_tokens(const Tokenizer& tokenizer, std::span<const ChatMessage> messages,
+                                                 bool add_generation_prompt) const {
+  std::vector<int32_t> ids;
+  size_t offset = 0;  // bytes of the text rendering so far: SentencePiece treats the text's start specially
+  for (const ChatPiece& piece : render_pieces(messages, add_generation_prompt)) {
+    if (piece.special) {
+      if (const auto id = tokenizer.find_token(piece.text); id && tokenizer.is_special(*id)) {
+        ids.push_back(*id);
+      } else {
+        // Not one control token in this vocabulary: the template's own text, trusted, parsed as written.
+        const std::vector<int32_t> more = tokenizer.encode(piece.text, false, true);
+        ids.insert(ids.end(), more.begin(), more.end());
+      }
+    } else {
+      tokenizer.encode_plain(piece.text, offset == 0, ids);
+    }
+    offset += piece.text.size();
+  }
+  return ids;
+}
+
+std::vector<ChatPiece> ChatTemplate::render_pieces(std::span<const ChatMessage> messages,
+                                                   bool add_generation_prompt) const {
   switch (family_) {
     case ChatFamily::kChatMl: return render_chatml(messages, add_generation_prompt, default_system_);
     case ChatFamily::kLlama3: return render_llama3(messages, add_generation_prompt, bos_);

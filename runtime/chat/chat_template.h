@@ -4,12 +4,17 @@
 // exactly what transformers' apply_chat_template renders with that family's reference template
 // (tests/fixtures/tokenizer/chat_templates.json, from scripts/golden/tokenizer_chat_golden.py).
 //
-// The rendered text contains the special tokens as text (and BOS where the template writes it): encode it with
-// Tokenizer::encode(text, /*add_special=*/false, /*parse_special=*/true).
+// render() gives text with the special tokens spelled out (and BOS where the template writes it), as transformers
+// renders it. render_tokens() gives the ids directly, and is what serving uses: only the template's own special
+// tokens become control tokens, while message content is encoded as plain text, so a user who writes
+// "<|im_start|>system" in a message gets those characters, never a forged system turn. For content without such
+// spellings both give the same ids (tests/runtime/test_chat_template.cpp checks it on the golden conversations).
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tessera::runtime {
 
@@ -20,6 +25,12 @@ enum class ChatFamily {
   kLlama3,   // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|>, BOS first, contents trimmed
   kLlama2,   // <s>[INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST] ... </s>
   kMistral,  // <s>[INST] ... [/INST]...</s> (Mistral-7B-Instruct v0.1/v0.2: user/assistant only)
+};
+
+// One piece of a rendering: a special token the template writes, or a run of text (template text and content).
+struct ChatPiece {
+  bool special = false;
+  std::string text;
 };
 
 struct ChatMessage {
@@ -47,6 +58,9 @@ class ChatTemplate {
   // Throws tessera::Error for conversations the family's template rejects (Llama-2/Mistral: roles must
   // alternate user/assistant; Mistral: no system role).
   std::string render(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
+  std::vector<int32_t> render_tokens(const Tokenizer& tokenizer, std::span<const ChatMessage> messages,
+                                     bool add_generation_prompt) const;
+  std::vector<ChatPiece> render_pieces(std::span<const ChatMessage> messages, bool add_generation_prompt) const;
 
   ChatFamily family() const { return family_; }
   const std::optional<std::string>& default_system_prompt() const { return default_system_; }

@@ -1,15 +1,28 @@
 #pragma once
 // The engine loop of one rank. The leader (rank 0) owns the Scheduler: each step it takes the scheduler's
-// StepPlan, broadcasts it over the world communicator, runs its own part, and hands the sampled tokens back.
-// Followers loop on receiving plans until a plan says shutdown.
+// StepPlan, broadcasts it over the world communicator, runs its own part, and hands the results back. Followers
+// loop on receiving plans until a plan says shutdown; between plans they wait without spinning a core.
+//
+// Threads: every method runs on the thread that owns MPI on its rank (the engine thread); other threads reach a
+// serving leader only through the RequestQueue and read its EngineStatus.
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 
 #include "parallel/step_plan.h"
+#include "runtime/engine/engine_observer.h"
+#include "runtime/engine/engine_status.h"
+#include "runtime/engine/request_queue.h"
 #include "runtime/engine/scheduler.h"
 #include "runtime/engine/stage_executor.h"
 
 namespace tessera::runtime {
+
+struct ServeLoopOptions {
+  // An idle leader checks that every follower is alive this often (a heartbeat plan and one barrier).
+  std::chrono::milliseconds heartbeat_interval{1000};
+};
 
 class Engine {
  public:
@@ -19,8 +32,14 @@ class Engine {
   Scheduler& scheduler() { return scheduler_; }
   // Runs steps until every submitted request has finished.
   void run_until_idle();
-  // One request, start to end (a convenience over submit + run_until_idle). Calls on_token for every id.
+  // One request, start to end (a convenience over submit + run_until_idle).
   GenerationResult generate(GenerationRequest request);
+  // Serves requests from `queue` until the queue is closed and every request has finished (or `stop_now` is set:
+  // every unfinished request then ends with an error). Steps while there is work; idle, it sleeps on the queue and
+  // sends a heartbeat every heartbeat_interval. Reports each step to `observer` (may be null) and its liveness to
+  // `status`. An error in a step fails every request, marks the status failed and is rethrown.
+  void serve(RequestQueue& queue, EngineStatus& status, EngineObserver* observer, const std::atomic<bool>& stop_now,
+             const ServeLoopOptions& options = {});
   // Tells every rank to leave follow().
   void shutdown();
 
@@ -28,7 +47,8 @@ class Engine {
   void follow();
 
  private:
-  void step();
+  void step(EngineObserver* observer, std::chrono::steady_clock::time_point plan_started);
+  void heartbeat();
 
   parallel::Communicator& world_;
   StageExecutor& executor_;

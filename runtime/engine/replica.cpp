@@ -43,7 +43,8 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     const ModelConfig& config = source.config;
     check_tensor_parallel_split(config, topo.tp());
     int max_len = options.max_sequence_length;
-    if (max_len <= 0) max_len = std::min(config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096, 4096);
+    if (max_len < 0) max_len = config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096;
+    if (max_len == 0) max_len = std::min(config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096, 4096);
     TESSERA_CHECK(max_len >= 1, "maximum sequence length must be >= 1, got ", max_len);
     TESSERA_CHECK(options.block_size >= 1, "KV block size must be >= 1, got ", options.block_size);
     TESSERA_CHECK(options.max_sequences >= 1, "max_sequences must be >= 1, got ", options.max_sequences);
@@ -71,6 +72,8 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     limits.max_sequences = options.max_sequences;
     limits.max_step_tokens = std::max(options.max_step_tokens, options.max_sequences);
     limits.max_sequence_length = replica->max_sequence_length_;
+    limits.prefix_caching = options.prefix_caching;
+    limits.vocab_size = replica->config_.vocab_size;
     replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_,
                                                 replica->kv_blocks_, options.block_size, limits);
   });

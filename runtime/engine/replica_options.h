@@ -1,5 +1,6 @@
 #pragma once
 // How a Replica is built: the model, the layout, the backend and its memory limits.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,14 +19,27 @@ struct GpuOptions {
   std::vector<int> graph_batch_sizes = {1, 2, 4, 8, 16, 32, 64};
 };
 
+// How big this replica's KV cache is. The first that is set wins: an exact block count, a byte budget per rank,
+// or a fraction of the memory left after the weights (like vLLM's gpu_memory_fraction; on the CPU backend of what
+// the node has available, shared evenly by its ranks). With none set, the cache holds max_sequences sequences of
+// max_sequence_length (what `generate` and `bench` need).
+struct KvCacheSizing {
+  int64_t blocks = 0;
+  uint64_t memory_bytes = 0;
+  double memory_fraction = 0.0;
+  int ranks_on_node = 1;  // ranks sharing the node's memory (the launcher knows)
+};
+
 struct ReplicaOptions {
   std::filesystem::path model;
   parallel::ParallelLayout layout;
   std::string backend = "cpu";  // a registered stage backend (runtime/engine/stage_backend.h): "cpu", "cuda"
   int block_size = 16;
-  int max_sequence_length = 0;  // 0: the model's context length, capped at 4096
+  int max_sequence_length = 0;  // 0: the model's context length, capped at 4096; -1: the model's, uncapped
   int max_sequences = 1;        // the KV cache holds this many sequences of max_sequence_length (at most)
   int max_step_tokens = 2048;   // tokens per engine step (decode tokens + prefill chunks)
+  bool prefix_caching = true;   // reuse the KV blocks of prompts that start like earlier ones
+  KvCacheSizing kv_cache;
   // CPU backend: how the projection matrices are kept. native (the default): the model file's own quantized blocks
   // where it has them (GGUF), computed on directly — as exact as f32, a quarter of the bytes per decode step for
   // Q4 files; matrices without blocks (safetensors, dummy, f32/f16 tensors) are kept in f32. f32: always dequantized.

@@ -1,8 +1,10 @@
 #include "runtime/engine/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/base/error.h"
+#include "runtime/engine/stage_executor.h"
 
 namespace tessera::runtime {
 namespace {
@@ -11,19 +13,27 @@ double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::ste
   return std::chrono::duration<double>(b - a).count();
 }
 
+void check_sampling(const parallel::SamplingSettings& s) {
+  TESSERA_CHECK(std::isfinite(s.temperature) && s.temperature >= 0.0f, "temperature must be >= 0, got ", s.temperature);
+  TESSERA_CHECK(s.top_p >= 0.0f && s.top_p <= 1.0f, "top_p must be in [0, 1], got ", s.top_p);
+  TESSERA_CHECK(s.min_p >= 0.0f && s.min_p <= 1.0f, "min_p must be in [0, 1], got ", s.min_p);
+  TESSERA_CHECK(s.top_k >= 0, "top_k must be >= 0, got ", s.top_k);
+  TESSERA_CHECK(std::isfinite(s.repetition_penalty) && s.repetition_penalty > 0.0f,
+                "repetition_penalty must be > 0, got ", s.repetition_penalty);
+  TESSERA_CHECK(std::isfinite(s.frequency_penalty) && std::isfinite(s.presence_penalty),
+                "frequency_penalty and presence_penalty must be finite");
+  TESSERA_CHECK(s.logprobs >= -1 && s.logprobs <= 20, "logprobs must be in [0, 20], got ", int{s.logprobs});
+  TESSERA_CHECK(s.prompt_logprobs >= -1 && s.prompt_logprobs <= 20, "prompt logprobs must be in [0, 20], got ",
+                int{s.prompt_logprobs});
+}
+
 }  // namespace
 
 Scheduler::Scheduler(int kv_blocks, int block_size, SchedulerLimits limits)
-    : blocks_(kv_blocks), block_size_(block_size), limits_(limits) {
-  TESSERA_CHECK(block_size >= 1, "KV block size must be >= 1, got ", block_size);
+    : blocks_(kv_blocks, block_size, limits.prefix_caching), block_size_(block_size), limits_(limits) {
   TESSERA_CHECK(limits.max_sequences >= 1, "max_sequences must be >= 1, got ", limits.max_sequences);
   TESSERA_CHECK(limits.max_step_tokens >= limits.max_sequences, "max_step_tokens (", limits.max_step_tokens,
                 ") must be at least max_sequences (", limits.max_sequences, "): every running sequence decodes a token");
-}
-
-int Scheduler::blocks_for(const GenerationRequest& request) const {
-  const int64_t total = static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens;
-  return static_cast<int>((total + block_size_ - 1) / block_size_);
 }
 
 uint64_t Scheduler::submit(GenerationRequest request) {
@@ -33,133 +43,291 @@ uint64_t Scheduler::submit(GenerationRequest request) {
   TESSERA_CHECK(total <= limits_.max_sequence_length, "prompt of ", request.prompt.size(), " tokens plus ",
                 request.max_new_tokens, " new tokens exceeds the maximum sequence length ",
                 limits_.max_sequence_length);
-  TESSERA_CHECK(blocks_for(request) <= blocks_.total_blocks(), "request needs ", blocks_for(request),
-                " KV blocks but the cache has ", blocks_.total_blocks());
-  Sequence sequence;
-  sequence.id = next_id_++;
-  sequence.request = std::move(request);
-  sequence.submitted = Clock::now();
-  waiting_.push_back(std::move(sequence));
-  return waiting_.back().id;
+  TESSERA_CHECK(blocks_for(total) <= blocks_.total_blocks(), "prompt of ", request.prompt.size(), " tokens plus ",
+                request.max_new_tokens, " new tokens needs ", blocks_for(total), " KV blocks but the whole cache has ",
+                blocks_.total_blocks());
+  if (limits_.vocab_size > 0) {
+    for (const int32_t id : request.prompt) {
+      TESSERA_CHECK(id >= 0 && id < limits_.vocab_size, "prompt token id ", id, " is outside the vocabulary of ",
+                    limits_.vocab_size);
+    }
+  }
+  check_sampling(request.sampling);
+  auto s = std::make_unique<Sequence>();
+  s->id = next_id_++;
+  s->tokens = request.prompt;
+  s->prompt_length = static_cast<int>(request.prompt.size());
+  request.sampling.prompt_length = s->prompt_length;
+  s->request = std::move(request);
+  s->submitted = Clock::now();
+  const uint64_t id = s->id;
+  by_id_[id] = s.get();
+  waiting_.push_back(std::move(s));
+  return id;
 }
 
 void Scheduler::cancel(uint64_t id) {
+  const auto found = by_id_.find(id);
+  if (found == by_id_.end()) return;
   for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-    if (it->id == id) {
-      Sequence sequence = std::move(*it);
+    if (it->get() == found->second) {
+      SequencePtr s = std::move(*it);
       waiting_.erase(it);
-      GenerationResult result;
-      result.finish_reason = "cancelled";
-      result.prompt_tokens = static_cast<int>(sequence.request.prompt.size());
-      if (sequence.request.on_finish) sequence.request.on_finish(result);
+      finish(*s, "cancelled");
       return;
     }
   }
-  auto running = running_.find(id);
-  if (running != running_.end()) running->second.cancelled = true;
+  found->second->cancelled = true;  // running: ends at the next plan, before it costs another step
 }
 
-void Scheduler::admit() {
-  while (!waiting_.empty() && static_cast<int>(running_.size()) < limits_.max_sequences &&
-         blocks_for(waiting_.front().request) <= blocks_.free_blocks()) {
-    Sequence sequence = std::move(waiting_.front());
+void Scheduler::fail_all(const std::string& message) {
+  while (!waiting_.empty()) {
+    SequencePtr s = std::move(waiting_.front());
     waiting_.pop_front();
-    sequence.blocks = blocks_.allocate(blocks_for(sequence.request));
-    sequence.admitted = Clock::now();
-    const uint64_t id = sequence.id;
-    running_.emplace(id, std::move(sequence));
+    finish(*s, "error", message);
+  }
+  while (!running_.empty()) {
+    SequencePtr s = std::move(running_.front());
+    running_.pop_front();
+    finish(*s, "error", message);
   }
 }
 
-void Scheduler::finish(Sequence& sequence, const char* reason) {
+void Scheduler::finish(Sequence& s, const char* reason, const std::string& error) {
   GenerationResult result;
-  result.tokens = sequence.generated;
+  result.tokens.assign(s.tokens.begin() + s.prompt_length, s.tokens.end());
   result.finish_reason = reason;
-  result.prompt_tokens = static_cast<int>(sequence.request.prompt.size());
+  result.error = error;
+  result.prompt_tokens = s.prompt_length;
+  result.cached_prompt_tokens = s.cached_prompt_tokens;
+  result.preemptions = s.preemptions;
   const auto now = Clock::now();
-  result.queue_seconds = seconds_between(sequence.submitted, sequence.admitted);
-  if (!sequence.generated.empty()) {
-    result.prefill_seconds = seconds_between(sequence.admitted, sequence.first_token);
-    result.decode_seconds = seconds_between(sequence.first_token, now);
+  if (s.ever_admitted) result.queue_seconds = seconds_between(s.submitted, s.admitted);
+  if (s.generated() > 0) {
+    result.prefill_seconds = seconds_between(s.admitted, s.first_token);
+    result.decode_seconds = seconds_between(s.first_token, now);
   }
-  blocks_.release(sequence.blocks);
-  finished_.push_back(sequence.id);
-  if (sequence.request.on_finish) sequence.request.on_finish(result);
+  blocks_.release(s.blocks);
+  s.blocks.clear();
+  finished_.push_back(s.id);
+  by_id_.erase(s.id);
+  if (s.request.on_finish) s.request.on_finish(result);
+}
+
+void Scheduler::erase_running(Sequence* s) {
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->get() == s) {
+      running_.erase(it);
+      return;
+    }
+  }
+}
+
+void Scheduler::preempt(Sequence& s) {
+  blocks_.release(s.blocks);
+  s.blocks.clear();
+  s.block_hashes.clear();
+  s.computed = 0;
+  s.history_reset = true;
+  ++s.preemptions;
+  ++stats_.preemptions;
+  s.preempted_in = plan_counter_;
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    if (it->get() == &s) {
+      waiting_.push_front(std::move(*it));
+      running_.erase(it);
+      return;
+    }
+  }
+}
+
+bool Scheduler::grow(Sequence& s, int tokens_after, const std::vector<std::pair<Sequence*, int>>& scheduled) {
+  (void)scheduled;
+  while (static_cast<int>(s.blocks.size()) < blocks_for(tokens_after)) {
+    if (const auto block = blocks_.allocate()) {
+      s.blocks.push_back(*block);
+      continue;
+    }
+    // No block: preempt the latest admitted sequence that this plan has not scheduled yet (s itself if it is
+    // the only one left).
+    Sequence* victim = &s;
+    for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+      Sequence* v = it->get();
+      if (v != &s && v->scheduled_in != plan_counter_) {
+        victim = v;
+        break;
+      }
+    }
+    preempt(*victim);
+    if (victim == &s) return false;
+  }
+  return true;
+}
+
+parallel::SequenceStep Scheduler::make_step(Sequence& s, int chunk) {
+  parallel::SequenceStep step;
+  step.sequence_id = s.id;
+  step.start_position = s.computed;
+  step.new_tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + chunk);
+  step.block_table = s.blocks;
+  step.sample = s.computed + chunk == static_cast<int>(s.tokens.size());
+  step.sampling = s.request.sampling;
+  if (step.sampling.penalized() && s.history_reset) {
+    step.history_reset = true;
+    step.history_prefix.assign(s.tokens.begin(), s.tokens.begin() + s.computed);
+  }
+  s.history_reset = false;
+  if (step.sampling.prompt_logprobs >= 0 && s.computed + 1 < s.prompt_length) {
+    const int end = std::min(s.computed + chunk + 1, s.prompt_length);
+    step.prompt_logprob_targets.assign(s.tokens.begin() + s.computed + 1, s.tokens.begin() + end);
+  }
+  return step;
+}
+
+bool Scheduler::admit_front(int& budget, std::vector<std::pair<Sequence*, int>>& scheduled) {
+  Sequence& w = *waiting_.front();
+  if (w.preempted_in == plan_counter_) return false;  // not back in the step that just preempted it
+  if (w.request.sibling_group != 0) {
+    for (const SequencePtr& r : running_) {
+      if (r->request.sibling_group == w.request.sibling_group && r->computed < r->prompt_length) return false;
+    }
+  }
+  const auto B = static_cast<size_t>(block_size_);
+  // At least one token is computed: its logits give the next token.
+  int max_cached = static_cast<int>((w.tokens.size() - 1) / B);
+  if (w.request.sampling.prompt_logprobs >= 0) max_cached = 0;
+  std::vector<uint64_t> hashes;
+  std::vector<int32_t> cached = blocks_.acquire_prefix(w.tokens, max_cached, hashes);
+  const int start = static_cast<int>(cached.size() * B);
+  const int chunk = std::min(static_cast<int>(w.tokens.size()) - start, budget);
+  const int need = blocks_for(start + chunk) - static_cast<int>(cached.size());
+  if (need > blocks_.free_blocks()) {
+    blocks_.release(cached);
+    return false;
+  }
+  for (int i = 0; i < need; ++i) cached.push_back(*blocks_.allocate());
+  w.blocks = std::move(cached);
+  w.block_hashes = std::move(hashes);
+  w.computed = start;
+  w.history_reset = true;
+  if (!w.ever_admitted) {
+    w.ever_admitted = true;
+    w.admitted = Clock::now();
+    w.cached_prompt_tokens = std::min(start, w.prompt_length);
+    stats_.prompt_tokens += static_cast<uint64_t>(w.prompt_length);
+    if (blocks_.prefix_caching()) {
+      stats_.prefix_query_tokens += static_cast<uint64_t>(w.prompt_length);
+      stats_.prefix_hit_tokens += static_cast<uint64_t>(w.cached_prompt_tokens);
+    }
+  }
+  w.scheduled_in = plan_counter_;
+  budget -= chunk;
+  scheduled.emplace_back(&w, chunk);
+  running_.push_back(std::move(waiting_.front()));
+  waiting_.pop_front();
+  return true;
 }
 
 parallel::StepPlan Scheduler::next_plan() {
+  ++plan_counter_;
   // Cancelled sequences end before they cost another step.
   for (auto it = running_.begin(); it != running_.end();) {
-    if (it->second.cancelled) {
-      finish(it->second, "cancelled");
+    if ((*it)->cancelled) {
+      SequencePtr s = std::move(*it);
       it = running_.erase(it);
+      finish(*s, "cancelled");
     } else {
       ++it;
     }
   }
-  admit();
+  int budget = limits_.max_step_tokens;
+  std::vector<std::pair<Sequence*, int>> scheduled;
+  // Decode first, then prefill chunks, each in admission order. The snapshot is taken because grow() may move
+  // later sequences out of running_ (preemption).
+  for (const bool decode_pass : {true, false}) {
+    std::vector<Sequence*> order;
+    for (const SequencePtr& s : running_) order.push_back(s.get());
+    for (Sequence* s : order) {
+      if (s->preempted_in == plan_counter_ || s->scheduled_in == plan_counter_) continue;
+      const int remaining = static_cast<int>(s->tokens.size()) - s->computed;
+      if ((remaining == 1) != decode_pass) continue;
+      const int chunk = std::min(remaining, budget);
+      if (chunk <= 0) continue;
+      if (!grow(*s, s->computed + chunk, scheduled)) continue;  // it was preempted itself
+      s->scheduled_in = plan_counter_;
+      budget -= chunk;
+      scheduled.emplace_back(s, chunk);
+    }
+  }
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < limits_.max_sequences && budget > 0) {
+    if (!admit_front(budget, scheduled)) break;
+  }
   parallel::StepPlan plan;
   plan.finished = std::move(finished_);
   finished_.clear();
-  int budget = limits_.max_step_tokens;
-  // Decode first: running sequences must not starve behind long prompts.
-  for (auto& [id, s] : running_) {
-    if (s.prefilled < static_cast<int>(s.request.prompt.size())) continue;
-    parallel::SequenceStep step;
-    step.sequence_id = id;
-    step.start_position = static_cast<int32_t>(s.request.prompt.size() + s.generated.size() - 1);
-    step.new_tokens = {s.generated.back()};
-    step.block_table = s.blocks;
-    step.sampling = s.request.sampling;
-    plan.sequences.push_back(std::move(step));
-    --budget;
-  }
-  for (auto& [id, s] : running_) {
-    const int remaining = static_cast<int>(s.request.prompt.size()) - s.prefilled;
-    if (remaining <= 0 || budget <= 0) continue;
-    const int chunk = std::min(remaining, budget);
-    parallel::SequenceStep step;
-    step.sequence_id = id;
-    step.start_position = s.prefilled;
-    step.new_tokens.assign(s.request.prompt.begin() + s.prefilled, s.request.prompt.begin() + s.prefilled + chunk);
-    step.block_table = s.blocks;
-    step.sampling = s.request.sampling;
-    step.sample = chunk == remaining;  // only the prompt's last chunk yields the first token
-    plan.sequences.push_back(std::move(step));
-    budget -= chunk;
-  }
+  plan.sequences.reserve(scheduled.size());
+  for (auto& [s, chunk] : scheduled) plan.sequences.push_back(make_step(*s, chunk));
   return plan;
 }
 
-void Scheduler::complete(const parallel::StepPlan& plan, const std::vector<SampledToken>& sampled) {
+void Scheduler::publish_full_blocks(Sequence& s) {
+  const auto B = static_cast<size_t>(block_size_);
+  while ((s.block_hashes.size() + 1) * B <= static_cast<size_t>(s.computed)) {
+    const size_t i = s.block_hashes.size();
+    const uint64_t parent = i == 0 ? PrefixCache::kRootHash : s.block_hashes[i - 1];
+    s.block_hashes.push_back(
+        blocks_.publish(s.blocks[i], parent, std::span<const int32_t>(s.tokens).subspan(i * B, B)));
+  }
+}
+
+void Scheduler::complete(const parallel::StepPlan& plan, const std::vector<StepOutput>& outputs) {
   size_t next = 0;
   for (const parallel::SequenceStep& step : plan.sequences) {
-    auto it = running_.find(step.sequence_id);
-    TESSERA_CHECK(it != running_.end(), "step ", plan.step_index, " ran sequence ", step.sequence_id,
+    const auto found = by_id_.find(step.sequence_id);
+    TESSERA_CHECK(found != by_id_.end(), "step ", plan.step_index, " ran sequence ", step.sequence_id,
                   " that the scheduler does not know");
-    Sequence& s = it->second;
-    if (s.prefilled < static_cast<int>(s.request.prompt.size())) s.prefilled += static_cast<int>(step.new_tokens.size());
+    Sequence& s = *found->second;
+    s.computed += static_cast<int>(step.new_tokens.size());
+    publish_full_blocks(s);
+    if (!reports_output(step)) continue;
+    TESSERA_CHECK(next < outputs.size() && outputs[next].sequence_id == step.sequence_id, "step ", plan.step_index,
+                  " returned no output for sequence ", step.sequence_id);
+    const StepOutput& o = outputs[next++];
+    for (size_t i = 0; i < o.prompt_logprobs.size(); ++i) {
+      const int position = step.start_position + 1 + static_cast<int>(i);
+      if (position != s.prompt_logprobs_reported || position >= s.prompt_length) continue;  // a recomputation
+      ++s.prompt_logprobs_reported;
+      if (s.request.on_prompt_logprobs) s.request.on_prompt_logprobs(position, o.prompt_logprobs[i]);
+    }
     if (!step.sample) continue;
-    TESSERA_CHECK(next < sampled.size() && sampled[next].sequence_id == step.sequence_id, "step ", plan.step_index,
-                  " returned no token for sequence ", step.sequence_id);
-    const int32_t token = sampled[next++].token;
-    if (s.generated.empty()) s.first_token = Clock::now();
-    s.generated.push_back(token);
-    if (s.request.on_token) s.request.on_token(token);
+    TESSERA_CHECK(o.sampled, "step ", plan.step_index, " sampled no token for sequence ", step.sequence_id);
+    if (s.generated() == 0) s.first_token = Clock::now();
+    s.tokens.push_back(o.token);
+    ++stats_.generated_tokens;
+    if (s.request.on_token) s.request.on_token(TokenEvent{o.token, o.logprobs ? &*o.logprobs : nullptr});
     const auto& stops = s.request.stop_ids;
     const char* reason = nullptr;
-    if (std::find(stops.begin(), stops.end(), token) != stops.end()) {
+    if (std::find(stops.begin(), stops.end(), o.token) != stops.end()) {
       reason = "stop";
-    } else if (static_cast<int>(s.generated.size()) >= s.request.max_new_tokens) {
+    } else if (s.generated() >= s.request.max_new_tokens) {
       reason = "length";
     }
     if (reason) {
-      finish(s, reason);
-      running_.erase(it);
+      Sequence* done = &s;
+      SequencePtr owned;
+      for (auto it = running_.begin(); it != running_.end(); ++it) {
+        if (it->get() == done) {
+          owned = std::move(*it);
+          running_.erase(it);
+          break;
+        }
+      }
+      TESSERA_CHECK(owned != nullptr, "sequence ", step.sequence_id, " finished but is not running");
+      finish(*owned, reason);
     }
   }
-  TESSERA_CHECK(next == sampled.size(), "step ", plan.step_index, " returned ", sampled.size(), " tokens for ", next,
-                " sampling sequences");
+  TESSERA_CHECK(next == outputs.size(), "step ", plan.step_index, " returned ", outputs.size(), " outputs for ", next,
+                " reporting sequences");
 }
 
 }  // namespace tessera::runtime

@@ -1,88 +1,152 @@
 #pragma once
-// The leader's continuous-batching scheduler. Each step it plans: one decode token for every running sequence,
-// then prompt tokens of admitted sequences up to a token budget (long prompts are prefilled in chunks over several
-// steps), admitting waiting requests in arrival order while KV blocks and batch slots allow. A request's KV blocks
-// (prompt + max_new_tokens) are reserved at admission, so a running sequence never runs out of cache.
-// The scheduler only decides; the engine broadcasts its plans and feeds the sampled tokens back.
+// The leader's continuous-batching scheduler. It only decides; the engine broadcasts its plans and feeds the
+// results back. Each step it plans, within max_step_tokens:
+//   1. every running sequence, in admission order, decode steps (one token) before prefill chunks, so running
+//      sequences never starve behind long prompts; long prompts are prefilled in chunks over several steps;
+//   2. waiting requests, in arrival order, while batch slots, the token budget and KV blocks allow.
+// KV blocks are allocated on demand as a sequence grows (runtime/engine/kv_block_manager.h), never reserved for
+// prompt + max_new_tokens up front. When a running sequence needs a block and none is free, the latest admitted
+// running sequence is preempted: its blocks are released and it goes back to the head of the queue, to be
+// recomputed from its tokens (prompt + what it generated) when blocks free up. The random draw of each token is
+// named by the token's position (TokenSampler), so a preempted request resumes with identical results.
+// Prefix caching: full blocks are published in the prefix cache as they are computed; an admitted sequence takes
+// the cached blocks of its longest cached prefix and skips their prefill (not for prompt-logprob requests, which
+// need the logits of every prompt row).
+// Engine thread only: not thread-safe (the serving path hands requests over through a RequestQueue).
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
+#include <list>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "kernels/cpu/logprobs.h"
 #include "parallel/step_plan.h"
-#include "runtime/engine/block_allocator.h"
-#include "runtime/engine/stage_executor.h"
+#include "runtime/engine/kv_block_manager.h"
+#include "runtime/engine/step_output.h"
 
 namespace tessera::runtime {
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids, the stop id included when one ended it
-  std::string finish_reason;    // "stop", "length" or "cancelled"
+  std::string finish_reason;    // "stop", "length", "cancelled" or "error"
+  std::string error;            // for "error": what went wrong
   int prompt_tokens = 0;
-  double queue_seconds = 0;     // submitted until admitted
-  double prefill_seconds = 0;   // admitted until the first token
+  int cached_prompt_tokens = 0; // prompt tokens whose KV came from the prefix cache at admission
+  int preemptions = 0;
+  double queue_seconds = 0;     // submitted until first admitted
+  double prefill_seconds = 0;   // first admitted until the first token
   double decode_seconds = 0;    // first token until the last
+};
+
+// A generated token as it is known, with its logprobs when the request asked for them.
+struct TokenEvent {
+  int32_t token = 0;
+  const kernels::cpu::RowLogprobs* logprobs = nullptr;
 };
 
 struct GenerationRequest {
   std::vector<int32_t> prompt;
   int max_new_tokens = 64;
-  parallel::SamplingSettings sampling;
-  std::vector<int32_t> stop_ids;  // generation ends after emitting one of these
-  std::function<void(int32_t)> on_token;                        // each generated id, as soon as it is known
-  std::function<void(const GenerationResult&)> on_finish;       // once, when the sequence ends
+  parallel::SamplingSettings sampling;  // prompt_length is filled in by the scheduler
+  std::vector<int32_t> stop_ids;        // generation ends after emitting one of these
+  // Requests with the same non-zero group (the n choices of one API request) are admitted one after the other's
+  // prompt is in the cache, so that all but the first reuse its blocks instead of computing the prompt n times.
+  uint64_t sibling_group = 0;
+  // Callbacks run on the engine thread: they must not block (the serving path only hands the data over).
+  std::function<void(const TokenEvent&)> on_token;
+  // Prompt logprobs (sampling.prompt_logprobs >= 0): the logprobs of prompt[position], position >= 1, in order.
+  std::function<void(int position, const kernels::cpu::RowLogprobs&)> on_prompt_logprobs;
+  std::function<void(const GenerationResult&)> on_finish;  // once, when the sequence ends
 };
 
 struct SchedulerLimits {
   int max_sequences = 64;         // running sequences per step
   int max_step_tokens = 2048;     // tokens per step (decode tokens + prefill chunks)
   int max_sequence_length = 4096; // prompt + new tokens
+  bool prefix_caching = true;
+  int vocab_size = 0;             // > 0: prompt and stop ids are checked against it
+};
+
+// Counters for metrics; monotonic except the gauges.
+struct SchedulerStats {
+  uint64_t preemptions = 0;
+  uint64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache
+  uint64_t prefix_hit_tokens = 0;    // of those, found
+  uint64_t prompt_tokens = 0;        // prompt tokens of admitted requests (first admission)
+  uint64_t generated_tokens = 0;
 };
 
 class Scheduler {
  public:
   Scheduler(int kv_blocks, int block_size, SchedulerLimits limits);
 
-  // Validates and queues a request; throws tessera::Error (too long, empty prompt, can never fit the cache).
+  // Validates and queues a request; throws tessera::Error (empty prompt, too long for max_sequence_length or for
+  // the whole KV cache, bad settings).
   uint64_t submit(GenerationRequest request);
-  // Ends a queued or running request with finish reason "cancelled" at the next plan.
+  // Ends a queued or running request with finish reason "cancelled": its blocks are free for the next plan.
   void cancel(uint64_t id);
+  // Ends every request with finish reason "error" and `message` (the engine failed).
+  void fail_all(const std::string& message);
+
   bool idle() const { return waiting_.empty() && running_.empty() && finished_.empty(); }
   size_t running() const { return running_.size(); }
   size_t waiting() const { return waiting_.size(); }
+  const KvBlockManager& blocks() const { return blocks_; }
+  const SchedulerStats& stats() const { return stats_; }
+  const SchedulerLimits& limits() const { return limits_; }
 
-  // The next step (the engine numbers it). Empty of sequences only when the scheduler is idle (it may still carry
+  // The next step (the engine numbers it). Empty of sequences only when nothing can run (it may still carry
   // finished ids).
   parallel::StepPlan next_plan();
-  // The tokens the step sampled (for the plan's sampling sequences, in plan order).
-  void complete(const parallel::StepPlan& plan, const std::vector<SampledToken>& sampled);
+  // The step's results (one per plan sequence that reports output, in plan order).
+  void complete(const parallel::StepPlan& plan, const std::vector<StepOutput>& outputs);
 
  private:
   using Clock = std::chrono::steady_clock;
   struct Sequence {
     uint64_t id = 0;
     GenerationRequest request;
+    std::vector<int32_t> tokens;        // prompt, then every generated token
+    int prompt_length = 0;
+    int computed = 0;                   // tokens whose KV is in the cache
     std::vector<int32_t> blocks;
-    int prefilled = 0;              // prompt tokens already in the KV cache
-    std::vector<int32_t> generated;
-    Clock::time_point submitted, admitted, first_token;
+    std::vector<uint64_t> block_hashes; // chain hashes of the full, computed blocks (a prefix of `blocks`)
+    bool history_reset = true;          // the next step restarts the sampler's history
+    int prompt_logprobs_reported = 1;   // next prompt position whose logprob is owed (position 0 has none)
+    int cached_prompt_tokens = 0;
+    int preemptions = 0;
+    bool ever_admitted = false;
     bool cancelled = false;
+    uint64_t scheduled_in = 0;          // the plan counter of the last plan that scheduled it
+    uint64_t preempted_in = 0;          // ... that preempted it
+    Clock::time_point submitted, admitted, first_token;
+    int generated() const { return static_cast<int>(tokens.size()) - prompt_length; }
   };
+  using SequencePtr = std::unique_ptr<Sequence>;
 
-  void admit();
-  void finish(Sequence& sequence, const char* reason);
-  int blocks_for(const GenerationRequest& request) const;
+  bool admit_front(int& budget, std::vector<std::pair<Sequence*, int>>& scheduled);
+  bool grow(Sequence& s, int tokens_after, const std::vector<std::pair<Sequence*, int>>& scheduled);
+  void preempt(Sequence& s);
+  void finish(Sequence& s, const char* reason, const std::string& error = {});
+  void publish_full_blocks(Sequence& s);
+  parallel::SequenceStep make_step(Sequence& s, int chunk);
+  int blocks_for(int64_t tokens) const { return static_cast<int>((tokens + block_size_ - 1) / block_size_); }
+  void erase_running(Sequence* s);
 
-  KvBlockAllocator blocks_;
+  KvBlockManager blocks_;
   int block_size_;
   SchedulerLimits limits_;
+  SchedulerStats stats_;
   uint64_t next_id_ = 1;
-  std::deque<Sequence> waiting_;
-  std::map<uint64_t, Sequence> running_;  // by id: admission order == id order
-  std::vector<uint64_t> finished_;         // to announce in the next plan
+  uint64_t plan_counter_ = 0;
+  std::deque<SequencePtr> waiting_;
+  std::list<SequencePtr> running_;                   // admission order
+  std::unordered_map<uint64_t, Sequence*> by_id_;    // running and waiting
+  std::vector<uint64_t> finished_;                   // to announce in the next plan
 };
 
 }  // namespace tessera::runtime

@@ -6,6 +6,7 @@
 #include "runtime/model/decoder_stage.h"
 #include "runtime/model/kv_cache.h"
 #include "runtime/model/stage_weights.h"
+#include "runtime/device/host_memory.h"
 
 namespace tessera::runtime {
 namespace {
@@ -19,7 +20,13 @@ class CpuStageBuilder final : public StageBuilder {
     const StageRequest& r = request_;
     weights_ = load_stage_weights(r.weights, r.config, r.shard, r.layers, r.topology.is_first_stage(),
                                   r.topology.is_last_stage(), r.options.weight_format);
-    return r.wanted_kv_blocks;
+    KvCacheShape one_block;
+    one_block.num_layers = r.layers.size();
+    one_block.block_size = r.options.block_size;
+    one_block.num_blocks = 1;
+    one_block.kv_heads = r.shard.local_kv_heads();
+    one_block.head_dim = r.config.head_dim;
+    return host_kv_blocks(r.options.kv_cache, one_block.bytes(), r.wanted_kv_blocks);
   }
 
   BuiltStage finish(int64_t kv_blocks, const WorldMin&) override {

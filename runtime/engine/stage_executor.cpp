@@ -1,11 +1,24 @@
 #include "runtime/engine/stage_executor.h"
 
+#include <cstring>
+
 #include "kernels/base/error.h"
-#include "kernels/cpu/sampling.h"
+#include "kernels/cpu/logprobs.h"
 
 namespace tessera::runtime {
+namespace {
+
+bool has_prompt_rows(const parallel::SequenceStep& s) {
+  return s.sampling.prompt_logprobs >= 0 && !s.prompt_logprob_targets.empty();
+}
+
+}  // namespace
 
 int sampling_rank(const parallel::Topology& topology) { return topology.rank_of(topology.pp() - 1, 0); }
+
+bool reports_output(const parallel::SequenceStep& s) {
+  return !s.new_tokens.empty() && (s.sample || has_prompt_rows(s));
+}
 
 StageExecutor::StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups,
                              ModelStage& stage)
@@ -29,9 +42,25 @@ ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {
   return batch;
 }
 
-std::vector<SampledToken> StageExecutor::execute(const parallel::StepPlan& plan) {
+std::vector<StepOutput> StageExecutor::execute(const parallel::StepPlan& plan) {
   const ForwardBatch batch = make_batch(plan);
-  const std::vector<int64_t> rows = batch.sampled_rows();
+  // Rows whose logits are needed: each reporting sequence's prompt-logprob rows, then its sampled (last) row.
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < plan.sequences.size(); ++i) {
+    const parallel::SequenceStep& s = plan.sequences[i];
+    const BatchSequence& b = batch.sequences[i];
+    if (s.new_tokens.empty()) continue;
+    if (has_prompt_rows(s)) {
+      TESSERA_CHECK(s.prompt_logprob_targets.size() <= s.new_tokens.size(), "step ", plan.step_index, ": sequence ",
+                    s.sequence_id, " has more prompt-logprob targets than tokens");
+      const auto n = static_cast<int64_t>(s.prompt_logprob_targets.size());
+      for (int64_t r = 0; r < n; ++r) rows.push_back(b.token_begin + r);
+      if (s.sample && n == b.token_count) fail("step ", plan.step_index, ": sequence ", s.sequence_id,
+                                               " samples from a row that also has a prompt target");
+    }
+    if (s.sample) rows.push_back(b.token_begin + b.token_count - 1);
+  }
+  if (topology_.rank() == sampling_rank(topology_)) sampler_.observe(plan);
   if (batch.num_tokens() == 0) return {};
   const int64_t hidden_size = stage_.config().hidden_size;
   const size_t hidden_bytes = static_cast<size_t>(batch.num_tokens() * hidden_size) * sizeof(float);
@@ -48,50 +77,73 @@ std::vector<SampledToken> StageExecutor::execute(const parallel::StepPlan& plan)
     groups_.pipeline->send(hidden.raw(), hidden_bytes, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
   }
 
-  // The ids travel from the sampling rank to the leader (they are the same rank when pp == 1).
+  // The results travel from the sampling rank to the leader (they are the same rank when pp == 1).
   const int sampler = sampling_rank(topology_);
-  std::vector<int32_t> ids(rows.size());
+  std::vector<StepOutput> outputs;
   if (topology_.is_last_stage() && !rows.empty()) {
     Tensor logits;
     stage_.logits(hidden, rows, logits);
     if (topology_.rank() == sampler) {
-      if (observer_) observer_(plan, logits);
-      const std::vector<SampledToken> sampled = sample(plan, logits);
-      for (size_t i = 0; i < sampled.size(); ++i) ids[i] = sampled[i].token;
+      outputs = sample(plan, logits, rows);
       if (sampler != 0) {
-        groups_.world->send(ids.data(), ids.size() * sizeof(int32_t), 0, parallel::MessageTag::kSampledTokens);
+        const std::vector<std::byte> bytes = encode_step_outputs(outputs);
+        const uint64_t size = bytes.size();
+        groups_.world->send(&size, sizeof(size), 0, parallel::MessageTag::kSampledTokens);
+        groups_.world->send(bytes.data(), bytes.size(), 0, parallel::MessageTag::kSampledTokens);
       }
     }
   }
   if (topology_.rank() != 0) return {};
   if (sampler != 0 && !rows.empty()) {
-    groups_.world->recv(ids.data(), ids.size() * sizeof(int32_t), sampler, parallel::MessageTag::kSampledTokens);
+    uint64_t size = 0;
+    groups_.world->recv(&size, sizeof(size), sampler, parallel::MessageTag::kSampledTokens);
+    TESSERA_CHECK(size <= (uint64_t{1} << 31), "step ", plan.step_index, ": sampling rank announced ", size,
+                  " bytes of results");
+    std::vector<std::byte> bytes(size);
+    groups_.world->recv(bytes.data(), bytes.size(), sampler, parallel::MessageTag::kSampledTokens);
+    outputs = decode_step_outputs(bytes);
   }
-  std::vector<SampledToken> result;
-  size_t next = 0;
-  for (const parallel::SequenceStep& s : plan.sequences) {
-    if (s.sample && !s.new_tokens.empty()) result.push_back({s.sequence_id, ids[next++]});
-  }
-  return result;
+  return outputs;
 }
 
-std::vector<SampledToken> StageExecutor::sample(const parallel::StepPlan& plan, const Tensor& logits) const {
-  std::vector<SampledToken> out;
+std::vector<StepOutput> StageExecutor::sample(const parallel::StepPlan& plan, const Tensor& logits,
+                                              const std::vector<int64_t>& rows) {
   const int64_t vocab = logits.shape()[1];
-  int64_t row = 0;
-  for (const parallel::SequenceStep& s : plan.sequences) {
-    if (!s.sample || s.new_tokens.empty()) continue;
-    kernels::cpu::SamplingParams params;
-    params.temperature = s.sampling.temperature;
-    params.top_k = s.sampling.top_k;
-    params.top_p = s.sampling.top_p;
-    params.min_p = s.sampling.min_p;
-    params.seed = s.sampling.seed;
-    // The position of the token being sampled identifies the step: replays draw the same numbers.
-    const auto step = static_cast<uint64_t>(s.start_position) + s.new_tokens.size();
-    const int32_t token = kernels::cpu::sample_token(logits.data<float>() + row * vocab, vocab, params, step);
-    out.push_back({s.sequence_id, token});
-    ++row;
+  const float* all = logits.data<float>();
+  std::vector<StepOutput> out;
+  std::vector<int64_t> sampled_rows;  // indices into `rows` of the sampled rows, for the observer
+  size_t row = 0;
+  for (size_t i = 0; i < plan.sequences.size(); ++i) {
+    const parallel::SequenceStep& s = plan.sequences[i];
+    if (!reports_output(s)) continue;
+    StepOutput o;
+    o.sequence_id = s.sequence_id;
+    if (has_prompt_rows(s)) {
+      for (const int32_t target : s.prompt_logprob_targets) {
+        o.prompt_logprobs.push_back(
+            kernels::cpu::row_logprobs(all + static_cast<int64_t>(row) * vocab, vocab, target, s.sampling.prompt_logprobs));
+        ++row;
+      }
+    }
+    if (s.sample) {
+      sampled_rows.push_back(static_cast<int64_t>(row));
+      sampler_.sample(s, all + static_cast<int64_t>(row) * vocab, vocab, o);
+      ++row;
+    }
+    out.push_back(std::move(o));
+  }
+  TESSERA_CHECK(row == rows.size(), "step ", plan.step_index, ": used ", row, " logit rows of ", rows.size());
+  if (observer_) {
+    if (sampled_rows.size() == rows.size()) {
+      observer_(plan, logits);
+    } else {
+      Tensor sampled(DType::F32, {static_cast<int64_t>(sampled_rows.size()), vocab});
+      for (size_t k = 0; k < sampled_rows.size(); ++k) {
+        std::memcpy(sampled.data<float>() + static_cast<int64_t>(k) * vocab, all + sampled_rows[k] * vocab,
+                    static_cast<size_t>(vocab) * sizeof(float));
+      }
+      observer_(plan, sampled);
+    }
   }
   return out;
 }

@@ -101,6 +101,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   return ids;
 }
 
+void Tokenizer::encode_plain(std::string_view text, bool at_text_start, std::vector<int32_t>& out) const {
+  if (!text.empty()) impl_->encode(text, at_text_start, out);
+}
+
 void Tokenizer::check_id(int32_t id) const {
   TESSERA_CHECK(id >= 0 && id < vocab_size(), "tokenizer: token id ", id, " is outside the vocabulary of ",
                 vocab_size(), " tokens");

@@ -31,6 +31,9 @@ class Tokenizer {
   // in the text ("<|im_start|>") become their ids; false treats them as plain text (for untrusted content).
   // Any bytes are accepted; invalid UTF-8 is tokenized byte by byte (byte-level) or by byte fallback (SPM).
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special = true) const;
+  // Appends the ids of `text` as plain text (no special tokens, no BOS/EOS). at_text_start: the text begins the
+  // whole input (SentencePiece's prefix-space rule applies there only), as for encode's first fragment.
+  void encode_plain(std::string_view text, bool at_text_start, std::vector<int32_t>& out) const;
   // Always valid UTF-8: invalid byte sequences become U+FFFD. SentencePiece vocabularies with a space prefix
   // drop one leading space of the result (HF's Strip decoder), the inverse of the prefix encode added.
   std::string decode(std::span<const int32_t> ids, bool skip_special) const;

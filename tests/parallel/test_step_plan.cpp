@@ -16,6 +16,15 @@ StepPlan sample_plan() {
   prefill.new_tokens = {1, 2, 3, 4, 5};
   prefill.block_table = {0, 3};
   prefill.sampling = {0.7f, 40, 0.9f, 0.05f, 1234};
+  prefill.sampling.repetition_penalty = 1.1f;
+  prefill.sampling.frequency_penalty = -0.5f;
+  prefill.sampling.presence_penalty = 0.25f;
+  prefill.sampling.prompt_length = 5;
+  prefill.sampling.logprobs = 3;
+  prefill.sampling.prompt_logprobs = 2;
+  prefill.history_reset = true;
+  prefill.history_prefix = {8, 8, 9};
+  prefill.prompt_logprob_targets = {2, 3, 4, 5};
   SequenceStep decode;
   decode.sequence_id = 12;
   decode.start_position = 17;

@@ -1,0 +1,226 @@
+#include "runtime/frontend/openai_api.h"
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "runtime/frontend/api_error.h"
+
+namespace tessera::frontend {
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string random_prefix() {
+  std::random_device device;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", device(), device());
+  return text;
+}
+
+// Request ids a client may pass through: printable, short, no quotes (they go into headers and JSON).
+bool acceptable_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (const unsigned char c : id) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+OpenAiApi::OpenAiApi(ServedModel model, runtime::RequestQueue& queue, const runtime::EngineStatus& status,
+                     ServerMetrics& metrics, ApiOptions options)
+    : model_(std::move(model)), queue_(queue), status_(status), metrics_(metrics), options_(std::move(options)),
+      id_prefix_(random_prefix()) {
+  options_.limits.vocab_size = model_.vocab_size;
+}
+
+std::string OpenAiApi::next_request_id() { return id_prefix_ + "-" + std::to_string(next_id_++); }
+
+void OpenAiApi::handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
+  std::string request_id = next_request_id();
+  if (const auto it = request.headers.find("x-request-id"); it != request.headers.end() &&
+                                                            acceptable_request_id(it->second)) {
+    request_id = it->second;
+  }
+  try {
+    route(request, exchange, request_id);
+  } catch (const ApiError& e) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"X-Request-Id", request_id}};
+    if (e.status() == 429 || e.status() == 503) {
+      headers.emplace_back("Retry-After", std::to_string(options_.retry_after_seconds));
+    }
+    if (e.status() == 405) headers.emplace_back("Allow", e.allow());
+    exchange->respond(e.status(), "application/json", e.body(), headers);
+  } catch (const Error& e) {
+    // Tokenizer and template errors are the request's fault (a conversation the template rejects).
+    exchange->respond(400, "application/json", ApiError(400, e.what()).body(), {{"X-Request-Id", request_id}});
+  }
+}
+
+void OpenAiApi::check_model(const std::optional<std::string>& model) const {
+  if (model && *model != model_.name) {
+    throw ApiError(404, "the model '" + *model + "' does not exist; this server serves '" + model_.name + "'",
+                   "invalid_request_error", "model", "model_not_found");
+  }
+}
+
+void OpenAiApi::check_serving() const {
+  const runtime::EngineState state = status_.state();
+  if (state == runtime::EngineState::kReady) return;
+  if (state == runtime::EngineState::kLoading) throw ApiError(503, "the model is still loading", "service_unavailable");
+  if (state == runtime::EngineState::kDraining || state == runtime::EngineState::kStopped) {
+    throw ApiError(503, "the server is shutting down", "service_unavailable");
+  }
+  throw ApiError(503, "the engine has failed: " + status_.failure(), "service_unavailable");
+}
+
+std::vector<int32_t> OpenAiApi::encode_text(const std::string& text, bool add_special) const {
+  if (!model_.tokenizer) {
+    throw ApiError(400, "this model has no tokenizer: give the prompt as token ids", "invalid_request_error", "prompt");
+  }
+  return model_.tokenizer->encode(text, add_special, /*parse_special=*/true);
+}
+
+std::vector<int32_t> OpenAiApi::render_chat(const std::vector<runtime::ChatMessage>& messages,
+                                            bool add_generation_prompt) const {
+  if (!model_.tokenizer || !model_.chat_template) {
+    throw ApiError(400, "this model has no chat template: use /v1/completions", "invalid_request_error", "messages");
+  }
+  return model_.chat_template->render_tokens(*model_.tokenizer, messages, add_generation_prompt);
+}
+
+void OpenAiApi::route(const HttpRequest& request, const std::shared_ptr<Exchange>& exchange,
+                      const std::string& request_id) {
+  const std::string& path = request.path;
+  const auto method_is = [&](const char* wanted) {
+    if (request.method != wanted) {
+      throw ApiError(405, "method " + request.method + " is not allowed on " + path + " (use " + wanted + ")",
+                     "invalid_request_error", std::nullopt, "method_not_allowed")
+          .with_allow(wanted);
+    }
+  };
+  const std::vector<std::pair<std::string, std::string>> id_header = {{"X-Request-Id", request_id}};
+  if (path == "/health") {
+    method_is("GET");
+    if (status_.healthy(options_.max_engine_silence)) {
+      exchange->respond(200, "application/json", "{\"status\":\"ok\"}", id_header);
+      return;
+    }
+    const runtime::EngineState state = status_.state();
+    std::string why = std::string("engine ") + runtime::engine_state_name(state);
+    if (state == runtime::EngineState::kReady) {
+      why = concat("engine silent for ", static_cast<int>(status_.silence_seconds()), " s");
+    } else if (state == runtime::EngineState::kFailed) {
+      why += ": " + status_.failure();
+    }
+    throw ApiError(503, why, "service_unavailable");
+  }
+  if (path == "/metrics") {
+    method_is("GET");
+    exchange->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize(), id_header);
+    return;
+  }
+  if (path == "/v1/models") {
+    method_is("GET");
+    const json body = {{"object", "list"},
+                       {"data", json::array({{{"id", model_.name},
+                                              {"object", "model"},
+                                              {"created", model_.created},
+                                              {"owned_by", "tessera"},
+                                              {"root", model_.name},
+                                              {"max_model_len", model_.max_model_len}}})}};
+    exchange->respond(200, "application/json", dump(body), id_header);
+    return;
+  }
+  if (path == "/v1/chat/completions") {
+    method_is("POST");
+    return generate(ApiKind::kChat, request, exchange, request_id);
+  }
+  if (path == "/v1/completions") {
+    method_is("POST");
+    return generate(ApiKind::kCompletion, request, exchange, request_id);
+  }
+  if (path == "/tokenize") {
+    method_is("POST");
+    const TokenizeRequestBody body = parse_tokenize_request(request.body, options_.limits);
+    check_model(body.model);
+    const std::vector<int32_t> ids = body.prompt ? encode_text(*body.prompt, body.add_special_tokens)
+                                                 : render_chat(body.messages, body.add_generation_prompt);
+    const json out = {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", model_.max_model_len}};
+    exchange->respond(200, "application/json", dump(out), id_header);
+    return;
+  }
+  if (path == "/detokenize") {
+    method_is("POST");
+    const DetokenizeRequestBody body = parse_detokenize_request(request.body, options_.limits);
+    check_model(body.model);
+    if (!model_.tokenizer) throw ApiError(400, "this model has no tokenizer", "invalid_request_error", "tokens");
+    const json out = {{"prompt", model_.tokenizer->decode(body.tokens, /*skip_special=*/false)}};
+    exchange->respond(200, "application/json", dump(out), id_header);
+    return;
+  }
+  throw ApiError(404, "no route " + request.method + " " + path, "invalid_request_error", std::nullopt,
+                 "not_found");
+}
+
+void OpenAiApi::generate(ApiKind kind, const HttpRequest& request, const std::shared_ptr<Exchange>& exchange,
+                         const std::string& request_id) {
+  const auto arrived = std::chrono::steady_clock::now();
+  std::vector<PreparedPrompt> prompts;
+  GenerationParams params;
+  if (kind == ApiKind::kChat) {
+    ChatRequestBody body = parse_chat_request(request.body, options_.limits);
+    check_model(body.model);
+    params = std::move(body.params);
+    PreparedPrompt p;
+    p.ids = render_chat(body.messages, body.add_generation_prompt);
+    prompts.push_back(std::move(p));
+  } else {
+    CompletionRequestBody body = parse_completion_request(request.body, options_.limits);
+    check_model(body.model);
+    params = std::move(body.params);
+    for (PromptInput& in : body.prompts) {
+      PreparedPrompt p;
+      if (in.is_ids) {
+        p.ids = std::move(in.ids);
+        if (params.echo && model_.tokenizer) p.echo_text = model_.tokenizer->decode(p.ids, params.skip_special_tokens);
+      } else {
+        p.ids = encode_text(in.text, /*add_special=*/true);
+        p.echo_text = in.text;
+      }
+      prompts.push_back(std::move(p));
+    }
+  }
+  if (params.n * static_cast<int>(prompts.size()) > options_.limits.max_n * 4) {
+    bad_field("n", concat("n times the number of prompts is at most ", options_.limits.max_n * 4));
+  }
+  for (const PreparedPrompt& p : prompts) {
+    const auto len = static_cast<int64_t>(p.ids.size());
+    if (len == 0) bad_field(kind == ApiKind::kChat ? "messages" : "prompt", "the prompt is empty");
+    const int64_t completion = params.max_tokens ? std::max(*params.max_tokens, 1) : 1;
+    if (len + completion > model_.max_model_len) {
+      throw ApiError(400,
+                     concat("this model's maximum context length is ", model_.max_model_len, " tokens, but ", len,
+                            " prompt tokens plus ", completion, " completion tokens were requested"),
+                     "invalid_request_error", params.max_tokens ? "max_tokens" : "messages", "context_length_exceeded");
+    }
+    const int64_t total = params.max_tokens ? len + completion : model_.max_model_len;
+    const int64_t blocks = (total + model_.kv_block_size - 1) / model_.kv_block_size;
+    if (blocks > model_.kv_blocks) {
+      throw ApiError(400,
+                     concat(len, " prompt tokens plus ", total - len, " completion tokens need ",
+                            blocks * model_.kv_block_size, " tokens of KV cache, but the whole cache holds ",
+                            model_.kv_blocks * model_.kv_block_size),
+                     "invalid_request_error", "max_tokens", "context_length_exceeded");
+    }
+  }
+  check_serving();
+  auto job = std::make_shared<CompletionJob>(kind, request_id, model_, std::move(params), std::move(prompts), queue_,
+                                             metrics_, exchange, arrived);
+  job->start();
+}
+
+}  // namespace tessera::frontend
