@@ -1,6 +1,7 @@
 # The two commands of the README, and the steps they are made of. Every target is safe to re-run.
-#   make demo   install dependencies, build, fetch the default model, run a multi-rank generation
+#   make demo   install dependencies, build, fetch the default model, serve it on 6 ranks and ask it with openai
 #   make test   install dependencies, build, fetch the default model, run every test (CTest)
+#   make serve  the same server in the foreground (Ctrl-C stops it)
 BUILD_DIR ?= build
 FUZZ_BUILD_DIR ?= $(CURDIR)/build-fuzz
 FUZZ_SECONDS ?= 30
@@ -10,6 +11,7 @@ CMAKE_FLAGS ?=
 DEMO_RANKS ?= 6
 DEMO_TP ?= 3
 DEMO_PP ?= 2
+DEMO_PORT ?= 8000
 DEMO_PROMPT ?= What is the capital of France? Answer in one sentence.
 DEMO_TOKENS ?= 48
 
@@ -19,7 +21,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: demo test deps build model vocabs fuzz-build fuzz clean
+.PHONY: demo serve generate test deps build model vocabs fuzz-build fuzz clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -40,6 +42,15 @@ build: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 demo: build model
+	.venv/bin/python scripts/serve_demo.py $(BUILD_DIR)/launcher/tessera \
+	  "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" $(DEMO_RANKS) $(DEMO_TP) $(DEMO_PP) $(DEMO_PORT)
+
+serve: build model
+	$(MPIRUN) -np $(DEMO_RANKS) $(BUILD_DIR)/launcher/tessera serve \
+	  --model "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" --tp $(DEMO_TP) --pp $(DEMO_PP) --port $(DEMO_PORT)
+
+# One prompt from the command line, no server.
+generate: build model
 	$(MPIRUN) -np $(DEMO_RANKS) $(BUILD_DIR)/launcher/tessera generate \
 	  --model "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" --tp $(DEMO_TP) --pp $(DEMO_PP) \
 	  --chat --prompt "$(DEMO_PROMPT)" --max-tokens $(DEMO_TOKENS)

@@ -187,12 +187,14 @@ parallel::SequenceStep Scheduler::make_step(Sequence& s, int chunk) {
 bool Scheduler::admit_front(int& budget, std::vector<std::pair<Sequence*, int>>& scheduled) {
   Sequence& w = *waiting_.front();
   if (w.preempted_in == plan_counter_) return false;  // not back in the step that just preempted it
-  if (w.request.sibling_group != 0) {
+  const auto B = static_cast<size_t>(block_size_);
+  if (w.request.sibling_group != 0 && blocks_.prefix_caching()) {
+    // Wait while a sibling is still computing the prompt blocks this one could take from the cache.
+    const int shareable = static_cast<int>((static_cast<size_t>(w.prompt_length) - 1) / B * B);
     for (const SequencePtr& r : running_) {
-      if (r->request.sibling_group == w.request.sibling_group && r->computed < r->prompt_length) return false;
+      if (r->request.sibling_group == w.request.sibling_group && r->computed < shareable) return false;
     }
   }
-  const auto B = static_cast<size_t>(block_size_);
   // At least one token is computed: its logits give the next token.
   int max_cached = static_cast<int>((w.tokens.size() - 1) / B);
   if (w.request.sampling.prompt_logprobs >= 0) max_cached = 0;

@@ -43,7 +43,11 @@ int64_t integer(const json& j, const char* name, int64_t lo, int64_t hi) {
   const json* v = field(j, name);
   if (v->is_number_float()) {
     const double x = v->get<double>();
-    if (std::floor(x) != x) bad_field(name, "must be an integer");
+    if (!std::isfinite(x) || std::floor(x) != x) bad_field(name, "must be an integer");
+    // Compared as doubles before any conversion: 1e30 must be an error, not an overflow.
+    if (x < static_cast<double>(lo) || x > static_cast<double>(hi) || x >= 9223372036854775808.0) {
+      bad_field(name, concat("must be in [", lo, ", ", hi, "], got ", x));
+    }
   } else if (!v->is_number_integer()) {
     bad_field(name, "must be an integer");
   }

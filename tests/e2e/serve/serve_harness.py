@@ -107,7 +107,15 @@ class Server:
     def pids(self):
         """The tessera processes (ranks) of this job."""
         out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {self.port}"], capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        pids = []
+        for p in out.stdout.split():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() == "tessera":  # not mpirun, whose command line names the same port
+                        pids.append(int(p))
+            except OSError:
+                pass
+        return pids
 
     def stop(self, sig=signal.SIGUSR1, timeout=60):
         """Signals mpirun (which forwards to the ranks) and waits; returns mpirun's exit code."""
@@ -131,7 +139,9 @@ class Server:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            print(f"--- server output (the test failed with {exc_type.__name__}) ---\n{self.output()[-4000:]}")
         if self.proc.poll() is None:
             try:
                 self.stop()
