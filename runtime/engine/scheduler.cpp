@@ -114,15 +114,6 @@ void Scheduler::finish(Sequence& s, const char* reason, const std::string& error
   if (s.request.on_finish) s.request.on_finish(result);
 }
 
-void Scheduler::erase_running(Sequence* s) {
-  for (auto it = running_.begin(); it != running_.end(); ++it) {
-    if (it->get() == s) {
-      running_.erase(it);
-      return;
-    }
-  }
-}
-
 void Scheduler::preempt(Sequence& s) {
   blocks_.release(s.blocks);
   s.blocks.clear();
@@ -141,8 +132,7 @@ void Scheduler::preempt(Sequence& s) {
   }
 }
 
-bool Scheduler::grow(Sequence& s, int tokens_after, const std::vector<std::pair<Sequence*, int>>& scheduled) {
-  (void)scheduled;
+bool Scheduler::grow(Sequence& s, int tokens_after) {
   while (static_cast<int>(s.blocks.size()) < blocks_for(tokens_after)) {
     if (const auto block = blocks_.allocate()) {
       s.blocks.push_back(*block);
@@ -255,7 +245,7 @@ parallel::StepPlan Scheduler::next_plan() {
       if ((remaining == 1) != decode_pass) continue;
       const int chunk = std::min(remaining, budget);
       if (chunk <= 0) continue;
-      if (!grow(*s, s->computed + chunk, scheduled)) continue;  // it was preempted itself
+      if (!grow(*s, s->computed + chunk)) continue;  // it was preempted itself
       s->scheduled_in = plan_counter_;
       budget -= chunk;
       scheduled.emplace_back(s, chunk);

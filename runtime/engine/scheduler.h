@@ -129,13 +129,12 @@ class Scheduler {
   using SequencePtr = std::unique_ptr<Sequence>;
 
   bool admit_front(int& budget, std::vector<std::pair<Sequence*, int>>& scheduled);
-  bool grow(Sequence& s, int tokens_after, const std::vector<std::pair<Sequence*, int>>& scheduled);
+  bool grow(Sequence& s, int tokens_after);
   void preempt(Sequence& s);
   void finish(Sequence& s, const char* reason, const std::string& error = {});
   void publish_full_blocks(Sequence& s);
   parallel::SequenceStep make_step(Sequence& s, int chunk);
   int blocks_for(int64_t tokens) const { return static_cast<int>((tokens + block_size_ - 1) / block_size_); }
-  void erase_running(Sequence* s);
 
   KvBlockManager blocks_;
   int block_size_;

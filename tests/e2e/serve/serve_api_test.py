@@ -218,6 +218,26 @@ def run_api_checks(c, server, client, name, golden, binary, model, np_, tp, pp):
         c.check(p1 == p2 and p1 != plain and p1.count("dog") <= plain.count("dog"),
                 f"{field} changes the output and is deterministic", (plain, p1))
 
+    # Never half a UTF-8 character in a delta: multi-byte text streams as whole characters.
+    ask = [{"role": "user", "content": "Écris « café, crème brûlée » puis trois emoji 🎉🚀✨ et le mot 東京."}]
+    deltas = [ch.choices[0].delta.content or "" for ch in client.chat.completions.create(
+        model=name, messages=ask, temperature=0, max_tokens=40, stream=True) if ch.choices]
+    whole = client.chat.completions.create(model=name, messages=ask, temperature=0, max_tokens=40)
+    c.check(all("\ufffd" not in d for d in deltas) and "".join(deltas) == whole.choices[0].message.content and
+            any(ord(ch) > 127 for ch in "".join(deltas)), "stream deltas hold whole UTF-8 characters", deltas[:12])
+
+    # The metrics operators ask for, with the model_name label.
+    _, _, text = server.request("GET", "/metrics")
+    wanted = ["time_to_first_token_seconds_bucket", "inter_token_latency_seconds_bucket",
+              "e2e_request_latency_seconds_bucket", "request_queue_time_seconds_bucket",
+              "request_prefill_time_seconds_bucket", "request_decode_time_seconds_bucket", "num_requests_running",
+              "num_requests_waiting", "kv_cache_usage_perc", "prompt_tokens_total", "generation_tokens_total",
+              "request_success_total", "num_preemptions_total", "prefix_cache_queries_total",
+              "prefix_cache_hits_total"]
+    missing = [w for w in wanted if f'tessera:{w}{{' not in text or f'model_name="{name}"' not in text]
+    c.check(not missing and 'finished_reason="stop"' in text and server.metric("request_success_total") > 10,
+            "/metrics: every tessera: metric with model_name, success by finished_reason", missing)
+
     # user is accepted; tokenize / detokenize.
     client.chat.completions.create(model=name, messages=question, max_tokens=2, user="tester-1")
     status, _, t = server.request("POST", "/tokenize", {"model": name, "prompt": "Hello world"})

@@ -155,6 +155,19 @@ def main():
                 server.metric("kv_cache_usage_perc") == idle_usage and server.metric("request_success_total") > 0,
                 "a disconnected stream is cancelled and its KV blocks freed",
                 (server.metric("num_requests_running"), server.metric("kv_cache_usage_perc"), idle_usage))
+        # The same for a request that is not streamed: the client sends it and hangs up while it runs.
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/v1/completions", json.dumps({"model": name, "prompt": "Count:", "max_tokens": 2000,
+                                                            "ignore_eos": True}), {"Content-Type": "application/json"})
+        time.sleep(1.0)
+        running_then = server.metric("num_requests_running")
+        conn.close()
+        deadline = time.time() + 20
+        while time.time() < deadline and server.metric("num_requests_running") > 0:
+            time.sleep(0.2)
+        c.check(running_then == 1 and server.metric("num_requests_running") == 0 and
+                server.metric("kv_cache_usage_perc") == idle_usage,
+                "a client that hangs up on a non-streamed request cancels it", running_then)
         c.check(server.health() == 200, "the server stays healthy")
 
         # Idle: followers sleep between heartbeats instead of spinning in MPI.
