@@ -16,7 +16,8 @@ DEMO_PROMPT ?= What is the capital of France? Answer in one sentence.
 DEMO_TOKENS ?= 48
 
 MPIRUN := mpirun --oversubscribe --bind-to none $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
-# CI=true turns warnings into errors.
+# CI=true turns warnings into errors; with nvcc present it also makes the CUDA backend required
+# (cmake/TesseraOptions.cmake: every .cu compiles, or the configure fails).
 ifeq ($(CI),true)
   CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
@@ -55,9 +56,11 @@ generate: build model
 	  --model "$$(bash scripts/fetch-model.sh 2>/dev/null | tail -n1)" --tp $(DEMO_TP) --pp $(DEMO_PP) \
 	  --chat --prompt "$(DEMO_PROMPT)" --max-tokens $(DEMO_TOKENS)
 
+# The model and vocab files were just fetched, so a test that finds one absent fails instead of skipping
+# (TESSERA_REQUIRE_TEST_DATA=1, tests/README.md).
 test: TEST_CMAKE_FLAGS = -DTESSERA_FUZZ_BUILD_DIR=$(FUZZ_BUILD_DIR) -DTESSERA_FUZZ_SECONDS=$(FUZZ_SECONDS)
 test: fuzz-build build model vocabs
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_DIR) && TESSERA_REQUIRE_TEST_DATA=1 ctest --output-on-failure -j $(JOBS)
 
 fuzz: deps
 	BUILD_DIR=$(FUZZ_BUILD_DIR) bash scripts/run-fuzzers.sh $(FUZZ_SECONDS)

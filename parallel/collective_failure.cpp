@@ -7,7 +7,8 @@
 namespace tessera::parallel {
 
 void agree_on_failure(Communicator& world, const std::optional<std::string>& local_error) {
-  // Each rank contributes its rank number if it failed (else a large sentinel); the minimum names the reporter.
+  // Every rank all-gathers a flag (1 if it failed, else 0); the lowest rank whose flag is set is the reporter, which
+  // then broadcasts its message's length and text to all.
   const int n = world.size();
   std::vector<float> failed(static_cast<size_t>(n), 0.0f);
   const float mine = local_error ? 1.0f : 0.0f;

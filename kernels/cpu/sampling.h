@@ -1,7 +1,7 @@
 #pragma once
 // Token sampling from f32 logits on the CPU, reproducible across machines and library versions: the random
-// numbers come from our own xoshiro256** generator, seeded from (seed, step) with splitmix64, so a replay of
-// the same request draws the same tokens.
+// numbers come from our own xoshiro256** generator, seeded from (seed, step) with splitmix64 (step: see
+// sample_token below), so a replay of the same request draws the same tokens.
 //
 // Pipeline (vLLM / Hugging Face order):  temperature == 0 → greedy argmax (ties → lowest id); otherwise
 //   logits / temperature → top-k → softmax → top-p → min-p → renormalise → draw.
@@ -48,8 +48,9 @@ std::vector<TokenProb> sampling_distribution(const float* logits, int64_t vocab,
 // rng (none when greedy).
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingParams& params, SamplingRng& rng);
 
-// Same, with the generator SamplingRng::for_step(params.seed, step): step is the index of the generated token
-// within the request, so replays are reproducible.
+// Same, with the generator SamplingRng::for_step(params.seed, step). `step` is any number that names the draw
+// within the request; the engine (runtime/engine/stage_executor.cpp) passes the position in the sequence of the token
+// being sampled (prompt length + its index among the generated tokens), so a replay draws the same numbers.
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingParams& params, uint64_t step);
 
 // Index of the largest logit, the lowest index among ties. logits: [vocab], vocab >= 1, no NaN.

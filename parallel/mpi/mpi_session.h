@@ -1,6 +1,7 @@
 #pragma once
-// RAII for the MPI library: initialises MPI (threads: funneled, because only the engine thread talks MPI;
-// the HTTP threads hand work over through a queue) and finalises it. One per process, made by the launcher.
+// RAII for the MPI library: initialises MPI (threads: funneled, because only the thread that made the session, the
+// engine's, calls MPI; the CPU kernels' worker threads never do) and finalises it. One per process, made by the
+// launcher. A thread that needs a collective (a future HTTP server: there is none yet) must hand its work to that one.
 #include <string>
 
 namespace tessera::parallel {

@@ -3,12 +3,14 @@
 JSON, valid and impossible layouts, a missing file. Runs as one process (no mpirun): inspect must not need MPI.
 
 Usage: inspect_test.py TESSERA_BINARY MODEL_GGUF TINY_LLAMA_DIR TINY_QWEN2_DIR
-Exit 77 (CTest's skip code) when the GGUF model is absent.
+Exit 77 (CTest's skip code) when the GGUF model is absent, or 1 where TESSERA_REQUIRE_TEST_DATA=1 (test_data.py).
 """
 import json
 import os
 import subprocess
 import sys
+
+from test_data import missing_file_exit_code
 
 TIMEOUT_S = 60
 failures = []
@@ -34,9 +36,9 @@ def expect_lines(name, output, expected):
 
 def main():
     binary, model, tiny_llama, tiny_qwen2 = sys.argv[1:5]
-    if not os.path.exists(model):
-        print(f"SKIP: model file {model} not found (scripts/fetch-model.sh)")
-        return 77
+    absent = missing_file_exit_code(model)
+    if absent is not None:
+        return absent
 
     # SmolLM2, text, default layout.
     r = run(binary, model)

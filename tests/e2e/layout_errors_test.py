@@ -2,11 +2,13 @@
 """Wrong layouts and missing files end every rank with one clear message from rank 0 and a non-zero exit, never a
 hang. Each case runs the real `tessera generate` under mpirun with a timeout.
 
-Usage: layout_errors_test.py TESSERA_BINARY MODEL_PATH TINY_MODEL_DIR
+Usage: layout_errors_test.py TESSERA_BINARY MODEL_PATH TINY_MODEL_DIR (exit 77 when MODEL_PATH is absent: test_data.py)
 """
 import os
 import subprocess
 import sys
+
+from test_data import missing_file_exit_code
 
 TIMEOUT_S = 120
 
@@ -20,6 +22,9 @@ def mpirun(np):
 
 def main():
     binary, model, tiny = sys.argv[1], sys.argv[2], sys.argv[3]
+    absent = missing_file_exit_code(model)  # the first cases need SmolLM2's 9 heads
+    if absent is not None:
+        return absent
     cases = [
         # (name, ranks, args, expected substring of the one error line)
         ("tp does not divide heads", 2, ["--model", model, "--tp", "2", "--pp", "1"],

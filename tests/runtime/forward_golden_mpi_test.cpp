@@ -13,6 +13,7 @@
 
 #include "runtime/engine/replica.h"
 #include "tests/support/json_file.h"
+#include "tests/support/sha256.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -74,6 +75,7 @@ std::vector<GoldenCase> load_golden(const std::filesystem::path& path) {
 }
 
 struct TestModel {
+  std::string name;  // "smollm2" or a tiny-models folder
   std::filesystem::path model;
   std::filesystem::path golden;
 };
@@ -83,10 +85,38 @@ struct TestModel {
 TestModel test_model() {
   const char* name = std::getenv("TESSERA_TEST_MODEL");
   const std::string model = name ? name : "smollm2";
-  if (model == "smollm2") return {testing::default_model_path(), testing::fixture("smollm2/forward_golden.json")};
+  if (model == "smollm2") {
+    return {model, testing::default_model_path(), testing::fixture("smollm2/forward_golden.json")};
+  }
   const char* golden = std::getenv("TESSERA_TEST_GOLDEN");
-  return {testing::fixture("tiny-models/" + model),
+  return {model, testing::fixture("tiny-models/" + model),
           testing::fixture("tiny-models/" + std::string(golden ? golden : model) + "/golden.json")};
+}
+
+// The default model must be the very file the goldens were made from: its SHA-256 equals the fixture's
+// "model_sha256" (scripts/golden/smollm2_forward.py writes it), so another file can never pass against them. Absent,
+// it skips, or fails where test data is required (TESSERA_REQUIRE_TEST_DATA=1). Rank 0 hashes the file and every rank
+// checks the same digest, so all ranks fail together. The tiny models are committed next to their goldens.
+void require_model_of_golden(const TestModel& model) {
+  if (model.name != "smollm2") return;
+  TESSERA_REQUIRE_MODEL(model.model);
+  const std::string expected = testing::read_json(model.golden).at("model_sha256").get<std::string>();
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::string actual;
+  if (rank == 0) {
+    try {
+      actual = testing::sha256_of_file(model.model);
+    } catch (const std::exception& e) {
+      actual = e.what();  // every rank fails with the reason
+    }
+  }
+  int size = static_cast<int>(actual.size());
+  MPI_Bcast(&size, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  actual.resize(static_cast<size_t>(size));
+  MPI_Bcast(actual.data(), size, MPI_CHAR, 0, MPI_COMM_WORLD);
+  ASSERT_EQ(actual, expected) << model.model << " is not the file " << model.golden
+                              << " was made from (SHA-256 differs): its goldens say nothing about this file";
 }
 
 // Greedy tokens equal the reference's, except after a near tie where the reference's top-2 gap was below
@@ -117,9 +147,8 @@ ReplicaOptions replica_options(const TestModel& model, int max_sequences) {
 
 TEST(ForwardGolden, GreedyTokensAndLogitsMatchTransformers) {
   const TestModel model = test_model();
-  if (!std::filesystem::exists(model.model)) {
-    GTEST_SKIP() << "model not found at " << model.model << " (run scripts/fetch-model.sh)";
-  }
+  require_model_of_golden(model);
+  if (::testing::Test::HasFatalFailure() || ::testing::Test::IsSkipped()) return;
   const std::vector<GoldenCase> cases = load_golden(model.golden);
   auto replica = Replica::create(replica_options(model, 1));
   const parallel::Topology& topo = replica->topology();
@@ -163,9 +192,8 @@ TEST(ForwardGolden, GreedyTokensAndLogitsMatchTransformers) {
 // prefilled in chunks interleaved with other sequences' decode steps: the same tokens as alone.
 TEST(ForwardGolden, BatchedWithChunkedPrefillMatchesTransformers) {
   const TestModel model = test_model();
-  if (!std::filesystem::exists(model.model)) {
-    GTEST_SKIP() << "model not found at " << model.model << " (run scripts/fetch-model.sh)";
-  }
+  require_model_of_golden(model);
+  if (::testing::Test::HasFatalFailure() || ::testing::Test::IsSkipped()) return;
   const std::vector<GoldenCase> cases = load_golden(model.golden);
   ReplicaOptions options = replica_options(model, static_cast<int>(cases.size()));
   options.max_step_tokens = 8 + static_cast<int>(cases.size());

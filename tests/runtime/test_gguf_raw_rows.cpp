@@ -21,7 +21,7 @@ class GgufRawRows : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::filesystem::path model = testing::default_model_path();
-    if (!std::filesystem::exists(model)) GTEST_SKIP() << "model file absent: " << model << " (scripts/fetch-model.sh)";
+    TESSERA_REQUIRE_MODEL(model);
     source_ = open_model_source(model);
   }
 

@@ -18,6 +18,8 @@
 #include "runtime/model/model_source.h"
 #include "runtime/model/stage_weights.h"
 #include "runtime/model/tensor_parallel_shard.h"
+#include "tests/support/json_file.h"
+#include "tests/support/sha256.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -75,7 +77,11 @@ class PackedWeightsForward : public ::testing::Test {
  protected:
   void SetUp() override {
     model_ = testing::default_model_path();
-    if (!std::filesystem::exists(model_)) GTEST_SKIP() << "model file absent: " << model_ << " (scripts/fetch-model.sh)";
+    TESSERA_REQUIRE_MODEL(model_);
+    // The goldens hold only for the file they were made from (the fixture records its SHA-256).
+    ASSERT_EQ(testing::sha256_of_file(model_),
+              testing::read_json(testing::fixture("smollm2/forward_golden.json")).at("model_sha256").get<std::string>())
+        << model_ << " is not the file tests/fixtures/smollm2/forward_golden.json was made from";
     golden_ = load_golden();
   }
 

@@ -99,7 +99,7 @@ class VocabGolden : public ::testing::TestWithParam<std::pair<const char*, const
 
 TEST_P(VocabGolden, MatchesHuggingFace) {
   const fs::path path = testing::vocab_path(GetParam().first);
-  if (!fs::exists(path)) GTEST_SKIP() << path << " is absent: run scripts/fetch-vocabs.sh";
+  TESSERA_REQUIRE_VOCAB(path);
   const auto tok = from_gguf(path);
   check_against_golden(*tok, fixtures() / GetParam().second);
 }

@@ -1,12 +1,17 @@
 #pragma once
 // SHA-256 (FIPS 180-4) for comparing large test outputs against digests computed by Python's hashlib.
-// Header-only and dependency-free: the tests need no crypto library.
+// Header-only: the tests need no crypto library.
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
+
+#include "kernels/base/error.h"
 
 namespace tessera::testing {
 
@@ -92,5 +97,19 @@ class Sha256 {
   size_t used_ = 0;
   uint64_t total_ = 0;
 };
+
+// The hex SHA-256 of a whole file, as `sha256sum` prints it.
+inline std::string sha256_of_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  TESSERA_CHECK(in.good(), "cannot open ", path.string(), " to hash it");
+  Sha256 hash;
+  std::vector<char> chunk(1 << 20);
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    hash.update(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  TESSERA_CHECK(in.eof(), "reading ", path.string(), " failed before its end");
+  return hash.hex_digest();
+}
 
 }  // namespace tessera::testing

@@ -46,14 +46,33 @@ inline int env_int(const char* name, int fallback) {
   return v ? std::atoi(v) : fallback;
 }
 
+// True when the files `make test` fetches before it runs CTest (the default model, llama.cpp's vocab-only GGUFs)
+// must be there: TESSERA_REQUIRE_TEST_DATA=1, which `make test` (and so CI) sets. Then an absent file fails the
+// test; otherwise it skips it, and CTest reports the case Skipped (never Passed).
+inline bool test_data_required() {
+  const char* v = std::getenv("TESSERA_REQUIRE_TEST_DATA");
+  return v != nullptr && std::string(v) == "1";
+}
+
 }  // namespace tessera::testing
 
-// In a GoogleTest test (or SetUp): skips it, naming the path and how to get the file, when the model file `path`
-// is absent. A skip, not a pass: CI fetches the model, so there these tests always run.
-#define TESSERA_REQUIRE_MODEL(path)                                                                \
-  do {                                                                                             \
-    if (!std::filesystem::exists(path)) {                                                          \
-      GTEST_SKIP() << "model file " << (path) << " is absent (run scripts/fetch-model.sh or set "  \
-                   << "TESSERA_MODEL_PATH)";                                                       \
-    }                                                                                              \
+// In a GoogleTest test (or SetUp): when `path` does not exist, fails the test if test data is required
+// (TESSERA_REQUIRE_TEST_DATA=1) and skips it otherwise, naming the path and `how_to_get` it. Only for files that
+// are fetched, never for committed fixtures (a missing fixture is a broken tree: read it and let the test fail).
+#define TESSERA_REQUIRE_FILE(path, how_to_get)                                                                \
+  do {                                                                                                        \
+    if (!std::filesystem::exists(path)) {                                                                     \
+      if (::tessera::testing::test_data_required()) {                                                         \
+        GTEST_FAIL() << (path) << " is absent and TESSERA_REQUIRE_TEST_DATA=1 (make test, CI) requires it ("   \
+                     << how_to_get << ")";                                                                    \
+      }                                                                                                       \
+      GTEST_SKIP() << (path) << " is absent (" << how_to_get << ")";                                          \
+    }                                                                                                         \
   } while (false)
+
+// The default model file (testing::default_model_path()).
+#define TESSERA_REQUIRE_MODEL(path) \
+  TESSERA_REQUIRE_FILE(path, "run scripts/fetch-model.sh, or set TESSERA_MODEL_PATH or TESSERA_MODEL_DIR")
+
+// A vocab-only GGUF of llama.cpp (testing::vocab_path()).
+#define TESSERA_REQUIRE_VOCAB(path) TESSERA_REQUIRE_FILE(path, "run scripts/fetch-vocabs.sh, or set TESSERA_VOCAB_DIR")
