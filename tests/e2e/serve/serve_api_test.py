@@ -17,6 +17,8 @@ import urllib.request
 import openai
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from test_data import missing_file_exit_code  # noqa: E402
 from serve_harness import Checks, Server, mpirun  # noqa: E402
 
 NEAR_TIE_GAP = 1e-4  # as tests/runtime/forward_golden_mpi_test.cpp
@@ -36,6 +38,9 @@ def golden_match(golden, ids):
 
 def main():
     binary, model, golden_path, np_, tp, pp = sys.argv[1:7]
+    absent = missing_file_exit_code(model)
+    if absent is not None:
+        return absent
     np_, tp, pp = int(np_), int(tp), int(pp)
     golden = json.load(open(golden_path))["cases"]
     c = Checks()

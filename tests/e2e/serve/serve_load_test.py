@@ -19,6 +19,8 @@ import time
 import openai
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from test_data import missing_file_exit_code  # noqa: E402
 from serve_harness import Checks, Server  # noqa: E402
 
 TOPICS = ["the sea", "a red fox", "mountains", "a robot", "winter", "the moon", "coffee", "a lighthouse",
@@ -96,6 +98,9 @@ def stream_raw(server, name, max_tokens, read_events=None):
 
 def main():
     binary, model, np_, tp, pp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    absent = missing_file_exit_code(model)
+    if absent is not None:
+        return absent
     c = Checks()
     layout = dict(np=np_, tp=tp, pp=pp)
 
