@@ -80,15 +80,12 @@ trap 'forward INT' INT
 
 "${cmd[@]}" &
 child=$!
+# A trapped signal interrupts `wait` while the ranks still run: wait again until the launcher is gone, then ask
+# bash once more for its exit status (bash keeps the status of a background job it has reaped).
+while kill -0 "$child" 2>/dev/null; do
+  wait "$child"
+done
 wait "$child"
 status=$?
-# A trapped signal interrupts `wait` (status > 128) while the ranks still run: wait again for their real status.
-# Once bash has reported the child's status, a further wait says 127 and the status in hand is the real one.
-while ((status > 128)); do
-  wait "$child"
-  next=$?
-  ((next == 127)) && break
-  status=$next
-done
 echo "tessera: ranks exited with status ${status}"
 exit "$status"

@@ -230,7 +230,10 @@ void check_mpi(Report& r) {
   }
   std::string found;
   if (on_path("mpirun")) found += " mpirun (" + first_line(command_output("mpirun --version")) + ")";
-  if (on_path("srun")) found += " srun (" + first_line(command_output("srun --version")) + ")";
+  if (on_path("srun")) {
+    const std::string v = first_line(command_output("srun --version"));
+    found += " srun (" + (v.empty() ? std::string("no Slurm configuration reachable from here") : v) + ")";
+  }
   if (launchers.empty()) {
     r.pass("launcher", "started directly (not by mpirun or srun); on PATH:" + (found.empty() ? " none" : found));
   } else {

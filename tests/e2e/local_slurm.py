@@ -138,7 +138,20 @@ PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP OverS
         raise RuntimeError("no pid file " + path)
 
     def stop(self):
-        """Stops every daemon this object started (by its pid) and removes the folder."""
+        """Cancels the jobs, stops every daemon this object started (by its pid), then ends any process still
+        carrying this cluster's SLURM_CONF in its environment (a job step slurmd left behind), and removes the
+        folder."""
+        if "slurmctld" in self.pids:
+            try:
+                jobs = self.run(["squeue", "-h", "-o", "%i"], timeout=10).stdout.split()
+                for job in jobs:
+                    self.run(["scancel", job], timeout=10)
+                deadline = time.time() + 20
+                while jobs and time.time() < deadline:
+                    jobs = self.run(["squeue", "-h", "-o", "%i"], timeout=10).stdout.split()
+                    time.sleep(0.2)
+            except (OSError, subprocess.SubprocessError):
+                pass
         for name in ("slurmd", "slurmctld", "munged"):
             pid = self.pids.pop(name, None)
             if pid is None:
@@ -155,7 +168,32 @@ PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP OverS
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        self._end_leftovers()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _end_leftovers(self):
+        if not getattr(self, "conf", None):
+            return
+        marker = ("SLURM_CONF=" + self.conf).encode()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            left = []
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == os.getpid():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as f:
+                        if marker in f.read().split(b"\0"):
+                            left.append(int(entry))
+                except OSError:
+                    continue
+            for pid in left:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            if not left:
+                return
+            time.sleep(1)
 
     def logs(self):
         out = []

@@ -83,7 +83,9 @@ exec ip netns exec "$ns" unshare --uts sh -c "hostname $name; $*"
     def mpi_flags(self):
         """mpirun flags that make Open MPI use the two hosts and only the test's subnet."""
         return ["--mca", "plm_rsh_agent", self.agent, "--mca", "btl_tcp_if_include", self.subnet,
-                "--mca", "oob_tcp_if_include", self.subnet]
+                "--mca", "oob_tcp_if_include", self.subnet,
+                # This machine has fewer cores than the ranks: polling ranks must yield or they starve each other.
+                "--mca", "mpi_yield_when_idle", "1"]
 
     def down(self):
         for kind, name in reversed(self._made):

@@ -61,7 +61,7 @@ def read(path):
         return ""
 
 
-def check_completed(slurm, script, binary, model, source, workdir, name, sbatch_flags=()):
+def check_completed(slurm, script, launcher, binary, model, source, workdir, name, sbatch_flags=()):
     expected = reference_text(binary, model, source)
     job, out_file = submit(slurm, script, generate_args(model), workdir, name, sbatch_flags)
     state, code = slurm.wait_job(job, timeout=300)
@@ -73,8 +73,8 @@ def check_completed(slurm, script, binary, model, source, workdir, name, sbatch_
         fail(f"the job's output does not hold the reference text {expected!r}")
     if f"tessera: rank 0 runs on {slurm.node}" not in output:
         fail("the job's output does not say where rank 0 runs")
-    if not re.search(r"tessera: command: (mpirun|srun) .*" + re.escape(binary) + " generate", output):
-        fail("the job's output does not print the command run")
+    if not re.search(r"tessera: command: " + re.escape(launcher) + " .*" + re.escape(binary) + " generate", output):
+        fail(f"the job's output does not print the command run ({launcher} ... generate)")
     print(f"ok: {os.path.basename(script)} COMPLETED with the reference text {expected!r}")
 
 
@@ -113,7 +113,7 @@ def rank_pids(slurm, job, binary):
 
 def mode_sbatch(slurm, binary, model, source, workdir):
     script = os.path.join(source, "cluster", "slurm", "single-node.sbatch")
-    check_completed(slurm, script, binary, model, source, workdir, "single")
+    check_completed(slurm, script, "mpirun", binary, model, source, workdir, "single")
     # Drain: the signal Slurm sends before the time limit (--signal=B:USR1@60) goes to the batch shell only;
     # the script must pass it on. A generate rank has no drain handler, so USR1 ends it: the job then fails.
     job, out_file = long_job(slurm, script, binary, model, workdir, "drain")
@@ -136,7 +136,14 @@ def mode_srun(slurm, binary, model, source, workdir):
     script = os.path.join(source, "cluster", "slurm", "multi-node-srun.sbatch")
     # This machine is one node without GPUs: override the script's node and GPU requests from the command line.
     flags = ["--nodes", "1", "--gpus-per-node", "0"]
-    check_completed(slurm, script, binary, model, source, workdir, "srun", flags)
+    check_completed(slurm, script, "srun --mpi=pmix", binary, model, source, workdir, "srun", flags)
+    # `tessera doctor` started by srun sees the Slurm step and PMIx.
+    doctor = slurm.run(["timeout", "60", "srun", "--mpi=pmix", "-n", "1", binary, "doctor"], timeout=90)
+    print(doctor.stdout)
+    launcher_line = next((l for l in doctor.stdout.splitlines() if "] launcher" in l), "")
+    if "Slurm job" not in launcher_line or "srun step" not in launcher_line or "PMIx" not in launcher_line:
+        fail("tessera doctor under srun --mpi=pmix does not report Slurm and PMIx: " + launcher_line)
+    print("ok: tessera doctor under srun reports: " + launcher_line)
     job, out_file = long_job(slurm, script, binary, model, workdir, "srun-kill", flags)
     wait_for(lambda: len(rank_pids(slurm, job, binary)) >= RANKS, 30, "the ranks' pids")
     pids = rank_pids(slurm, job, binary)
@@ -188,7 +195,9 @@ def main():
         print(f"unknown mode {mode!r}; one of {sorted(modes)}")
         return 2
     with tempfile.TemporaryDirectory(prefix="tessera-slurm-jobs-") as workdir, LocalSlurm(cpus=8) as slurm:
-        slurm.job_env = dict(slurm.env, TESSERA_HOME=source, TESSERA_BIN=binary)
+        # This machine has fewer cores than ranks plus their threads: ranks waiting in MPI must yield the core
+        # (mpirun does so by itself only when it sees more ranks than slots).
+        slurm.job_env = dict(slurm.env, TESSERA_HOME=source, TESSERA_BIN=binary, OMPI_MCA_mpi_yield_when_idle="1")
         modes[mode](slurm, binary, model, source, workdir)
     print("PASS")
     return 0

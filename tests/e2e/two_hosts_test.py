@@ -57,7 +57,7 @@ def main():
 
     with TwoHosts(slots=3) as hosts:
         env = dict(os.environ, TESSERA_BIN=binary,
-                   TESSERA_MPIRUN_ARGS=" ".join(hosts.mpi_flags() + TRANSPORT_FLAGS[mode]))
+                   TESSERA_MPIRUN_ARGS=" ".join(hosts.mpi_flags() + TRANSPORT_FLAGS[mode] + ["--display-map"]))
         argv = hosts.on_host_a(["bash", os.path.join(source, "cluster", "mpirun-hostfile.sh"), hosts.hostfile, "6"]
                                + generate_args(model))
         try:
@@ -70,7 +70,13 @@ def main():
         if run.returncode != 0:
             print(f"FAIL: the two-host run ({mode}) exited {run.returncode}")
             return 1
-        # Where the ranks ran: the report's per-rank lines do not say, so ask Open MPI's own map.
+        # Where the ranks ran, from Open MPI's own map (--display-map): three on each host.
+        for addr, name in zip(hosts.addrs, hosts.names):
+            # mpirun names its own host by hostname, the other by its hostfile address.
+            if not re.search(r"Data for node: (" + re.escape(addr) + "|" + re.escape(name) + r")\s+Num slots: \d+\s+Max slots: \d+\s+Num procs: 3",
+                             run.stdout):
+                print(f"FAIL: Open MPI's map does not show 3 ranks on host {addr}")
+                return 1
         two = ids(run.stdout)
         if two != reference:
             print(f"FAIL: two hosts ({mode}) gave ids {two!r}, one host {reference!r}")
