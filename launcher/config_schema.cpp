@@ -1,6 +1,7 @@
 #include "launcher/config_schema.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <limits>
 
@@ -195,6 +196,14 @@ YAML::Node ConfigFile::lookup(const std::string& name) const {
   const YAML::Node section = root_[name.substr(0, dot)];
   if (!section || !section.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
   return section[name.substr(dot + 1)];
+}
+
+std::string expand_home(const std::string& path) {
+  if (path.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    return std::string(home ? home : "") + path.substr(1);
+  }
+  return path;
 }
 
 bool ConfigFile::has(const std::string& name) const { return static_cast<bool>(lookup(name)); }

@@ -77,4 +77,7 @@ class ConfigFile {
   YAML::Node root_;
 };
 
+// "~/x" -> "$HOME/x" (configs name paths that way); any other path unchanged.
+std::string expand_home(const std::string& path);
+
 }  // namespace tessera::launcher

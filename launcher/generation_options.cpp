@@ -11,14 +11,6 @@
 namespace tessera::launcher {
 namespace {
 
-std::string expand_home(const std::string& path) {
-  if (path.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    return std::string(home ? home : "") + path.substr(1);
-  }
-  return path;
-}
-
 // A config value fills a field unless its flag was given on the command line.
 template <class T>
 void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {

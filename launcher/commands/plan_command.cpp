@@ -146,7 +146,7 @@ int run_plan(const CLI::App& cmd, PlanOptions& o) {
   TESSERA_CHECK((o.tp == 0) == (o.pp == 0), "--tp and --pp go together (or neither: every candidate)");
   o.settings.weight_bytes = dtype_bytes(o.weight_dtype, "--dtype");
   o.settings.kv_bytes = dtype_bytes(o.kv_dtype, "--kv-dtype");
-  const runtime::ModelConfig model = load_model_config(o.model);
+  const runtime::ModelConfig model = load_model_config(expand_home(o.model));
 
   std::vector<LayoutPlan> plans;
   if (o.tp > 0) plans.push_back(plan_layout(model, o.cluster, o.settings, o.tp, o.pp));
