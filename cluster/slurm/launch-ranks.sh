@@ -6,6 +6,7 @@
 # Usage (from an sbatch script, which `exec`s it so that `--signal=B:USR1@60` reaches this shell):
 #   launch-ranks.sh mpirun|srun SUBCOMMAND [ARGS...]     e.g. launch-ranks.sh srun generate --config c.yaml
 # Environment:
+#   TESSERA_HOME         an unpacked bundle (its env.sh is sourced) or a checkout holding cluster/slurm/
 #   TESSERA_BIN          the tessera binary (default: `tessera` on PATH, else $TESSERA_HOME/bin/tessera)
 #   TESSERA_ENV_FILE     a file sourced first (cluster/env/*.env: NCCL/UCX settings)
 #   TESSERA_PORT         port of `tessera serve` when ARGS do not name one (default 8000)
@@ -17,6 +18,11 @@ shift || true
 if [[ "$launcher" != mpirun && "$launcher" != srun ]] || (($# == 0)); then
   echo "launch-ranks: usage: launch-ranks.sh mpirun|srun SUBCOMMAND [ARGS...]" >&2
   exit 2
+fi
+# A bundle (cluster/bundle/) brings its own Open MPI: its env.sh puts it first on PATH and LD_LIBRARY_PATH.
+if [[ -n "${TESSERA_HOME:-}" && -f "$TESSERA_HOME/env.sh" ]]; then
+  # shellcheck source=/dev/null
+  source "$TESSERA_HOME/env.sh"
 fi
 if [[ -n "${TESSERA_ENV_FILE:-}" ]]; then
   # shellcheck source=/dev/null
