@@ -66,6 +66,9 @@ if [[ "$launcher" == mpirun ]]; then
   # mpirun reads the allocation (nodes, tasks) from Slurm by itself. --bind-to none: the CPU backend's threads
   # (and a GPU rank's host threads) must not be pinned to one core each.
   cmd=(mpirun --bind-to none)
+  # The job's task count is the world size: without -np, mpirun fills every slot of the allocation, which is
+  # more than --ntasks when --ntasks-per-node (or a whole-node allocation) gives the nodes more.
+  [[ -n "${SLURM_NTASKS:-}" ]] && cmd+=(-np "$SLURM_NTASKS")
   [[ $(id -u) -eq 0 ]] && cmd+=(--allow-run-as-root)
 else
   # PMIx is what Debian's and most sites' Open MPI are built with (pmi2 is not); a rank that dies ends the step.

@@ -1,7 +1,8 @@
 """Real Slurm (munged + slurmctld + slurmd from Debian's packages, on this machine) running the project's batch
 scripts on the default model. Modes, one CTest test each:
   sbatch  cluster/slurm/single-node.sbatch (mpirun inside the allocation): the job's output holds the text that
-          the same generate prints outside Slurm, where rank 0 runs and the command; state COMPLETED, exit 0. Then a
+          the same generate prints outside Slurm, where rank 0 runs and the command; state COMPLETED, exit 0; the
+          same for multi-node-mpirun.sbatch (on this one node). Then a
           drain: USR1 sent to the batch shell (as `--signal=B:USR1@60` does) is forwarded to the ranks.
   srun    cluster/slurm/multi-node-srun.sbatch (`srun --mpi=pmix`): same text, COMPLETED; then one rank of a running
           job is killed: the job is FAILED.
@@ -114,6 +115,10 @@ def rank_pids(slurm, job, binary):
 def mode_sbatch(slurm, binary, model, source, workdir):
     script = os.path.join(source, "cluster", "slurm", "single-node.sbatch")
     check_completed(slurm, script, "mpirun", binary, model, source, workdir, "single")
+    # The multi-node mpirun script is the same launch in a bigger allocation: here one node without GPUs.
+    multi = os.path.join(source, "cluster", "slurm", "multi-node-mpirun.sbatch")
+    check_completed(slurm, multi, "mpirun", binary, model, source, workdir, "multi-mpirun",
+                    ["--nodes", "1", "--gpus-per-node", "0"])
     # Drain: the signal Slurm sends before the time limit (--signal=B:USR1@60) goes to the batch shell only;
     # the script must pass it on. A generate rank has no drain handler, so USR1 ends it: the job then fails.
     job, out_file = long_job(slurm, script, binary, model, workdir, "drain")
