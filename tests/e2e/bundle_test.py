@@ -14,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from process_group import run_group  # noqa: E402
+
 ARGS = ["generate", "--config", "configs/cpu-demo.yaml", "--prompt", "The capital of France is", "--max-tokens", "8",
         "--ignore-eos", "--show-ids"]
 MASKED_DIRS = ["/usr/lib/x86_64-linux-gnu/openmpi", "/usr/lib/x86_64-linux-gnu/pmix2", "/usr/lib/x86_64-linux-gnu/ucx",
@@ -34,7 +37,7 @@ def main():
         print(f"SKIP: default model not found at {model}")
         return 77
     mpirun = ["mpirun", "--oversubscribe", "--bind-to", "none", "--allow-run-as-root", "-np", "6"]
-    ref = subprocess.run(mpirun + [binary] + ARGS, capture_output=True, text=True, timeout=300, cwd=source)
+    ref = run_group(mpirun + [binary] + ARGS, timeout=300, cwd=source)
     reference = ids(ref.stdout)
     if ref.returncode != 0 or not reference:
         print(f"FAIL: reference run from the build tree failed:\n{ref.stdout}\n{ref.stderr}")
@@ -91,8 +94,8 @@ def main():
                    "ldd libexec/tessera",
                    "exec mpirun --oversubscribe --bind-to none --allow-run-as-root -np 6 bin/tessera "
                    + " ".join(shlex.quote(a) for a in ARGS)]
-        run = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", "\n".join(script)],
-                             capture_output=True, text=True, timeout=300, cwd="/")
+        run = run_group(["unshare", "--mount", "--propagation", "private", "bash", "-c", "\n".join(script)],
+                        timeout=300, cwd="/")
         print(run.stdout[-4000:])
         print(run.stderr[-4000:], file=sys.stderr)
         if run.returncode != 0:

@@ -16,6 +16,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from process_group import run_group  # noqa: E402
+
 PRESET = {"llama3-8b-1gpu.yaml": "llama3-8b", "llama3-70b-tp8-pp2.yaml": "llama3-70b",
           "llama3-405b-tp8-pp4.yaml": "llama3-405b"}
 
@@ -93,9 +96,9 @@ def main():
         check(ok, f"{name}: its layout fits its cluster under tessera plan ({preset})")
 
     if os.path.isfile(model):
-        r = run(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), "6", "generate", "--config",
-                 os.path.join(source, "configs", "cpu-demo.yaml"), "--prompt", "Hello", "--max-tokens", "8"],
-                timeout=300, env=dict(os.environ, TESSERA_BIN=binary))
+        r = run_group(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), "6", "generate", "--config",
+                       os.path.join(source, "configs", "cpu-demo.yaml"), "--prompt", "Hello", "--max-tokens", "8"],
+                      timeout=300, env=dict(os.environ, TESSERA_BIN=binary))
         check(r.returncode == 0 and "on 6 ranks, tp=3 pp=2" in r.stdout and "finish reason:" in r.stdout,
               "cpu-demo.yaml generates as it is on 6 ranks")
     else:

@@ -11,13 +11,13 @@ Usage: slurm_test.py MODE TESSERA_BIN MODEL SOURCE_DIR. Exits 77 (CTest: Skipped
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from local_slurm import SKIP, LocalSlurm, missing_tools  # noqa: E402
+from process_group import run_group  # noqa: E402
 
 PROMPT = "What is the capital of France? Answer in one sentence."
 TOKENS = 24
@@ -36,9 +36,8 @@ def generate_args(model, tokens=TOKENS, extra=()):
 
 def reference_text(binary, model, source):
     """The answer of the same command outside Slurm (mpirun on this machine)."""
-    out = subprocess.run(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), str(RANKS)]
-                         + generate_args(model), capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, TESSERA_BIN=binary))
+    out = run_group(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), str(RANKS)] + generate_args(model),
+                    timeout=300, env=dict(os.environ, TESSERA_BIN=binary))
     if out.returncode != 0:
         fail(f"reference run failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     m = re.search(r"--- prompt: .*?---\n(.*?)\n--- \d+ tokens", out.stdout, re.S)

@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netns_hosts import SKIP, TwoHosts, missing  # noqa: E402
+from process_group import run_group  # noqa: E402
 
 TRANSPORT_FLAGS = {
     "tcp": ["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"],
@@ -47,8 +48,8 @@ def main():
         print(f"SKIP: default model not found at {model}")
         return SKIP
 
-    single = subprocess.run(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), "6"] + generate_args(model),
-                            capture_output=True, text=True, timeout=300, env=dict(os.environ, TESSERA_BIN=binary))
+    single = run_group(["bash", os.path.join(source, "cluster", "mpirun-local.sh"), "6"] + generate_args(model),
+                       timeout=300, env=dict(os.environ, TESSERA_BIN=binary))
     reference = ids(single.stdout)
     if single.returncode != 0 or not reference:
         print(f"FAIL: single-host run failed ({single.returncode}):\n{single.stdout}\n{single.stderr}")
@@ -61,7 +62,7 @@ def main():
         argv = hosts.on_host_a(["bash", os.path.join(source, "cluster", "mpirun-hostfile.sh"), hosts.hostfile, "6"]
                                + generate_args(model))
         try:
-            run = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+            run = run_group(argv, timeout=300, env=env)
         except subprocess.TimeoutExpired as e:
             print(f"FAIL: the two-host run did not end in 300 s:\n{e.stdout}\n{e.stderr}")
             return 1
