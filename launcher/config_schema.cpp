@@ -38,8 +38,9 @@ std::string written(const YAML::Node& node) {
 
 std::string ConfigKey::allowed() const {
   std::string range;
-  if (min && max) range = " in [" + number_text(*min) + ", " + number_text(*max) + "]";
-  else if (min) range = " >= " + number_text(*min);
+  const char* open = min_exclusive ? " in (" : " in [";
+  if (min && max) range = open + number_text(*min) + ", " + number_text(*max) + "]";
+  else if (min) range = (min_exclusive ? " > " : " >= ") + number_text(*min);
   else if (max) range = " <= " + number_text(*max);
   switch (kind) {
     case ConfigValueKind::kString:
@@ -131,7 +132,8 @@ void check_value(const ConfigKey& k, const YAML::Node& node, const std::string& 
       } else if (!YAML::convert<double>::decode(node, v) || !std::isfinite(v)) {
         bad("is not a number: " + written(node));
       }
-      if ((k.min && v < *k.min) || (k.max && v > *k.max)) bad("is out of range: " + written(node));
+      const bool below = k.min && (k.min_exclusive ? v <= *k.min : v < *k.min);
+      if (below || (k.max && v > *k.max)) bad("is out of range: " + written(node));
       return;
     }
   }

@@ -23,6 +23,7 @@ struct ConfigKey {
   std::vector<std::string> choices;  // strings: the only values allowed (empty: any)
   std::optional<double> min;         // numbers: inclusive bounds
   std::optional<double> max;
+  bool min_exclusive = false;  // the minimum itself is not allowed: (min, max]
   std::string flag;  // the command-line flag that overrides it, for messages ("--tp"); may be empty
 
   // What a valid value looks like, for error messages and the README ("an integer >= 1", "one of cpu, cuda").

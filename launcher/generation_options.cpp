@@ -54,7 +54,9 @@ void declare_generation_config(ConfigSchema& s) {
   s.key("generation", key("max_tokens", K::kInt, "--max-tokens", "maximum number of new tokens", {}, 1));
   s.key("generation", key("temperature", K::kFloat, "--temperature", "sampling temperature (0: greedy)", {}, 0));
   s.key("generation", key("top_k", K::kInt, "--top-k", "top-k filter (0: off)", {}, 0));
-  s.key("generation", key("top_p", K::kFloat, "--top-p", "nucleus filter (1: off)", {}, 0, 1));
+  ConfigKey top_p = key("top_p", K::kFloat, "--top-p", "nucleus filter (1: off)", {}, 0, 1);
+  top_p.min_exclusive = true;
+  s.key("generation", top_p);
   s.key("generation", key("min_p", K::kFloat, "--min-p", "min-p filter (0: off)", {}, 0, 1));
   s.key("generation", key("seed", K::kInt, "--seed", "sampling seed", {}, 0));
 }

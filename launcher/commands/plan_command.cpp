@@ -240,10 +240,13 @@ void declare_plan_config(ConfigSchema& s) {
   s.key("cluster", cluster_key("gpus_per_node", K::kInt, "--gpus-per-node", "GPUs per node", 1));
   s.key("cluster", cluster_key("gpu_memory_gib", K::kFloat, "--gpu-memory-gib", "memory per GPU in GiB", 1));
   s.key("cluster", cluster_key("hbm_bandwidth_gbps", K::kFloat, "--hbm-bandwidth", "GPU memory bandwidth, GB/s", 1));
-  s.key("cluster", cluster_key("intra_node_bandwidth_gbps", K::kFloat, "--intra-node-bandwidth",
-                               "GPU-to-GPU bandwidth inside a node per direction, GB/s (NVLink)", 0.001));
-  s.key("cluster", cluster_key("inter_node_bandwidth_gbps", K::kFloat, "--inter-node-bandwidth",
-                               "network bandwidth per GPU between nodes, GB/s (400 Gb/s = 50)", 0.001));
+  ConfigKey intra = cluster_key("intra_node_bandwidth_gbps", K::kFloat, "--intra-node-bandwidth",
+                                "GPU-to-GPU bandwidth inside a node per direction, GB/s (NVLink)", 0);
+  ConfigKey inter = cluster_key("inter_node_bandwidth_gbps", K::kFloat, "--inter-node-bandwidth",
+                                "network bandwidth per GPU between nodes, GB/s (400 Gb/s = 50)", 0);
+  intra.min_exclusive = inter.min_exclusive = true;
+  s.key("cluster", intra);
+  s.key("cluster", inter);
   s.section("plan", "what `tessera plan --config` sizes for");
   s.key("plan", cluster_key("weight_dtype", K::kString, "--dtype", "bytes per weight element to size with", 0,
                                {"bf16", "fp16", "fp8", "int8", "int4", "fp32"}));
