@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 failures = []
+runs = []  # every doctor invocation, printed in full when a check fails
 
 
 def check(ok, what):
@@ -21,8 +22,10 @@ def check(ok, what):
 
 
 def doctor(binary, args=(), prefix=(), env=None):
-    return subprocess.run(list(prefix) + [binary, "doctor"] + list(args), capture_output=True, text=True,
-                          timeout=120, env=env)
+    r = subprocess.run(list(prefix) + [binary, "doctor"] + list(args), capture_output=True, text=True,
+                       timeout=120, env=env)
+    runs.append(r)
+    return r
 
 
 def lines_of(out, name):
@@ -99,6 +102,8 @@ def main():
     except (ValueError, KeyError) as e:
         check(False, f"--json parses: {e}")
     if failures:
+        for r in runs:
+            print(f"--- {' '.join(r.args)} exited {r.returncode}\n{r.stdout}\n--- stderr\n{r.stderr}")
         print(f"FAIL: {len(failures)} check(s)")
         return 1
     print("PASS")
