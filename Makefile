@@ -2,6 +2,7 @@
 #   make demo   install dependencies, build, fetch the default model, serve it on 6 ranks and ask it with openai
 #   make test   install dependencies, build, fetch the default model, run every test (CTest)
 #   make serve  the same server in the foreground (Ctrl-C stops it)
+#   make bundle the air-gapped tarball (cluster/bundle/make-bundle.sh)
 BUILD_DIR ?= build
 FUZZ_BUILD_DIR ?= $(CURDIR)/build-fuzz
 FUZZ_SECONDS ?= 30
@@ -22,7 +23,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DTESSERA_WERROR=ON
 endif
 
-.PHONY: demo serve generate test deps build model vocabs fuzz-build fuzz clean
+.PHONY: demo serve generate test deps build model vocabs fuzz-build fuzz bundle clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -64,6 +65,14 @@ test: fuzz-build build model vocabs
 
 fuzz: deps
 	BUILD_DIR=$(FUZZ_BUILD_DIR) bash scripts/run-fuzzers.sh $(FUZZ_SECONDS)
+
+# The relocatable bundle for air-gapped clusters (cluster/bundle/): $(BUILD_DIR)/bundle/tessera-<version>-<arch>.tar.gz
+# with the binary, the shared libraries a bare node lacks, env.sh, the configs and a SHA-256 manifest.
+# BUNDLE_CUDA_LIBS=0 leaves the CUDA runtime, cuBLASLt and NCCL out; BUNDLE_COMPRESS=zst writes .tar.zst.
+bundle: deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target tessera
+	bash cluster/bundle/make-bundle.sh $(BUILD_DIR)/launcher/tessera $(BUILD_DIR)/bundle
 
 clean:
 	rm -rf $(BUILD_DIR)

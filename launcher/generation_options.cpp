@@ -1,35 +1,65 @@
 #include "launcher/generation_options.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstdlib>
+#include <optional>
+#include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/packed_matrix.h"
+#include "launcher/config_sections.h"
 
 namespace tessera::launcher {
 namespace {
 
-std::string expand_home(const std::string& path) {
-  if (path.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    return std::string(home ? home : "") + path.substr(1);
-  }
-  return path;
+// A config value fills a field unless its flag was given on the command line.
+template <class T>
+void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
+  if (cmd.count(flag) > 0) return;
+  if (auto value = config.get<T>(name)) field = *value;
 }
 
-template <class T>
-void take(const YAML::Node& node, const char* key, const CLI::App& cmd, const char* flag, T& field,
-          const std::string& file) {
-  if (!node || !node[key] || cmd.count(flag) > 0) return;
-  try {
-    field = node[key].as<T>();
-  } catch (const YAML::Exception& e) {
-    fail("config ", file, ": '", key, "' has a bad value: ", e.what());
-  }
+ConfigKey key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
+              std::vector<std::string> choices = {}, std::optional<double> min = {}, std::optional<double> max = {}) {
+  ConfigKey k;
+  k.name = std::move(name);
+  k.kind = kind;
+  k.flag = std::move(flag);
+  k.help = std::move(help);
+  k.choices = std::move(choices);
+  k.min = min;
+  k.max = max;
+  return k;
 }
 
 }  // namespace
+
+void declare_generation_config(ConfigSchema& s) {
+  using K = ConfigValueKind;
+  s.section("", "what to run and where");
+  s.key("", key("model", K::kPath, "--model",
+                "model: a .gguf file, a Hugging Face directory (config.json + safetensors) or dummy:<preset>"));
+  s.key("", key("backend", K::kString, "--backend", "compute backend", {"cpu", "cuda"}));
+  s.key("", key("weight_dtype", K::kString, "--weight-dtype",
+                "how the projection matrices are kept in memory (native: the file's own blocks)",
+                {"native", "f32", "bf16", "q8_0"}));
+  s.key("", key("chat_template", K::kString, "--chat-template",
+                "chat template family instead of the one detected from the model", {"chatml", "llama3", "llama2",
+                                                                                    "mistral"}));
+  s.key("", key("max_seq_len", K::kInt, "--max-seq-len",
+                "KV cache length per sequence in tokens (0: the model's context, at most 4096)", {}, 0));
+  s.section("parallel", "the layout: world size = tp * pp ranks");
+  s.key("parallel", key("tp", K::kInt, "--tp", "tensor-parallel size (divides the attention and KV heads)", {}, 1));
+  s.key("parallel", key("pp", K::kInt, "--pp", "pipeline-parallel size (at most the number of layers)", {}, 1));
+  s.section("generation", "sampling defaults of generate (and of requests that do not set them)");
+  s.key("generation", key("max_tokens", K::kInt, "--max-tokens", "maximum number of new tokens", {}, 1));
+  s.key("generation", key("temperature", K::kFloat, "--temperature", "sampling temperature (0: greedy)", {}, 0));
+  s.key("generation", key("top_k", K::kInt, "--top-k", "top-k filter (0: off)", {}, 0));
+  ConfigKey top_p = key("top_p", K::kFloat, "--top-p", "nucleus filter (1: off)", {}, 0, 1);
+  top_p.min_exclusive = true;
+  s.key("generation", top_p);
+  s.key("generation", key("min_p", K::kFloat, "--min-p", "min-p filter (0: off)", {}, 0, 1));
+  s.key("generation", key("seed", K::kInt, "--seed", "sampling seed", {}, 0));
+}
 
 void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--config", o.config_file, "YAML configuration (configs/*.yaml); flags override its fields");
@@ -62,27 +92,20 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
 
 void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   if (!o.config_file.empty()) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(o.config_file);
-    } catch (const YAML::Exception& e) {
-      fail("cannot read config ", o.config_file, ": ", e.what());
-    }
-    TESSERA_CHECK(root.IsMap(), "config ", o.config_file, " is not a YAML mapping");
-    take(root, "model", cmd, "--model", o.model, o.config_file);
-    take(root, "backend", cmd, "--backend", o.backend, o.config_file);
-    take(root, "chat_template", cmd, "--chat-template", o.chat_template, o.config_file);
-    take(root, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype, o.config_file);
-    const YAML::Node parallel = root["parallel"];
-    take(parallel, "tp", cmd, "--tp", o.tp, o.config_file);
-    take(parallel, "pp", cmd, "--pp", o.pp, o.config_file);
-    const YAML::Node gen = root["generation"];
-    take(gen, "max_tokens", cmd, "--max-tokens", o.max_tokens, o.config_file);
-    take(gen, "temperature", cmd, "--temperature", o.temperature, o.config_file);
-    take(gen, "top_k", cmd, "--top-k", o.top_k, o.config_file);
-    take(gen, "top_p", cmd, "--top-p", o.top_p, o.config_file);
-    take(gen, "min_p", cmd, "--min-p", o.min_p, o.config_file);
-    take(gen, "seed", cmd, "--seed", o.seed, o.config_file);
+    const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
+    take(config, "model", cmd, "--model", o.model);
+    take(config, "backend", cmd, "--backend", o.backend);
+    take(config, "chat_template", cmd, "--chat-template", o.chat_template);
+    take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
+    take(config, "max_seq_len", cmd, "--max-seq-len", o.max_sequence_length);
+    take(config, "parallel.tp", cmd, "--tp", o.tp);
+    take(config, "parallel.pp", cmd, "--pp", o.pp);
+    take(config, "generation.max_tokens", cmd, "--max-tokens", o.max_tokens);
+    take(config, "generation.temperature", cmd, "--temperature", o.temperature);
+    take(config, "generation.top_k", cmd, "--top-k", o.top_k);
+    take(config, "generation.top_p", cmd, "--top-p", o.top_p);
+    take(config, "generation.min_p", cmd, "--min-p", o.min_p);
+    take(config, "generation.seed", cmd, "--seed", o.seed);
   }
   o.model = expand_home(o.model);
   TESSERA_CHECK(o.backend == "cpu" || o.backend == "cuda", "--backend must be cpu or cuda, got '", o.backend, "'");

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   tessera::launcher::add_inspect_command(app, action);
   tessera::launcher::add_bench_command(app, action);
   tessera::launcher::add_serve_command(app, action);
+  tessera::launcher::add_check_config_command(app, action);
+  tessera::launcher::add_plan_command(app, action);
+  tessera::launcher::add_doctor_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,48 +1,35 @@
 #include "launcher/serve_options.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <set>
+#include <optional>
+#include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/packed_matrix.h"
+#include "launcher/config_sections.h"
 
 namespace tessera::launcher {
 namespace {
 
-std::string expand_home(const std::string& path) {
-  if (path.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    return std::string(home ? home : "") + path.substr(1);
-  }
-  return path;
-}
-
+// A config value fills a field unless its flag was given on the command line.
 template <class T>
-void take(const YAML::Node& node, const char* key, const CLI::App& cmd, const char* flag, T& field,
-          const std::string& file, const char* section) {
-  if (!node || !node[key] || (flag && cmd.count(flag) > 0)) return;
-  try {
-    field = node[key].as<T>();
-  } catch (const YAML::Exception& e) {
-    fail("config ", file, ": '", section, key, "' has a bad value (", e.what(), ")");
-  }
+void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
+  if (flag && cmd.count(flag) > 0) return;
+  if (auto value = config.get<T>(name)) field = *value;
 }
 
-void only_keys(const YAML::Node& node, const std::set<std::string>& allowed, const std::string& file,
-               const std::string& section) {
-  if (!node) return;
-  TESSERA_CHECK(node.IsMap(), "config ", file, ": '", section, "' must be a mapping");
-  for (const auto& item : node) {
-    const auto key = item.first.as<std::string>();
-    if (allowed.count(key)) continue;
-    std::string known;
-    for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-    fail("config ", file, ": unknown key '", section.empty() ? "" : section + ".", key, "' (allowed: ", known, ")");
-  }
+ConfigKey key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
+              std::optional<double> min = {}, std::optional<double> max = {}) {
+  ConfigKey k;
+  k.name = std::move(name);
+  k.kind = kind;
+  k.flag = std::move(flag);
+  k.help = std::move(help);
+  k.min = min;
+  k.max = max;
+  return k;
 }
 
 }  // namespace
@@ -63,6 +50,39 @@ uint64_t parse_byte_size(const std::string& text, const std::string& what) {
   else if (unit == "GB") scale = 1e9;
   else fail(what, " '", text, "' has an unknown unit '", unit, "' (B, KiB, MiB, GiB, KB, MB, GB)");
   return static_cast<uint64_t>(value * scale);
+}
+
+void declare_serve_config(ConfigSchema& s) {
+  using K = ConfigValueKind;
+  s.section("server", "tessera serve: the HTTP server on rank 0");
+  s.key("server", key("host", K::kString, "--host", "address rank 0 listens on (127.0.0.1: this machine only)"));
+  s.key("server", key("port", K::kInt, "--port", "port rank 0 listens on (0: any free port, printed when ready)", 0,
+                      65535));
+  s.key("server", key("served_model_name", K::kString, "--served-model-name",
+                      "the API's model id (default: the model file's name without .gguf)"));
+  s.key("server", key("max_queue", K::kInt, "--max-queue",
+                      "requests that may wait for admission; beyond them 429 with Retry-After", 1));
+  s.key("server", key("io_threads", K::kInt, "--io-threads", "HTTP I/O threads on rank 0", 1, 64));
+  s.key("server", key("drain_timeout", K::kInt, "--drain-timeout",
+                      "seconds a drain (SIGUSR1) lets in-flight requests finish", 0));
+  s.section("scheduler", "tessera serve: batching and the KV cache");
+  s.key("scheduler", key("max_num_seqs", K::kInt, "--max-num-seqs", "sequences in the running batch", 1));
+  s.key("scheduler", key("max_num_batched_tokens", K::kInt, "--max-num-batched-tokens",
+                         "tokens per engine step (decode tokens + prefill chunks)", 1));
+  s.key("scheduler", key("max_model_len", K::kInt, "--max-model-len",
+                         "prompt + completion tokens per request (0: the model's context)", 0));
+  s.key("scheduler", key("kv_block_size", K::kInt, "--kv-block-size", "tokens per KV cache block", 1, 1024));
+  s.key("scheduler", key("kv_cache_memory", K::kString, "--kv-cache-memory",
+                         "KV cache bytes per rank, e.g. 2GiB or 512MiB (wins over the fraction)"));
+  s.key("scheduler", key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
+                         "KV cache size in blocks (wins over memory and fraction; 0: unset)", 0));
+  ConfigKey fraction = key("kv_cache_memory_fraction", K::kFloat, "--kv-cache-memory-fraction",
+                           "share of the memory left after the weights for the KV cache (CPU: of the node's "
+                           "available memory, split among its ranks)", 0, 1);
+  fraction.min_exclusive = true;
+  s.key("scheduler", fraction);
+  s.key("scheduler", key("prefix_caching", K::kBool, "--no-prefix-caching",
+                         "reuse the KV blocks of shared prompt prefixes"));
 }
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
@@ -96,51 +116,29 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
 
 void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   if (!o.config_file.empty()) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(o.config_file);
-    } catch (const YAML::Exception& e) {
-      fail("cannot read config ", o.config_file, ": ", e.what());
-    }
-    const std::string& f = o.config_file;
-    TESSERA_CHECK(root.IsMap(), "config ", f, " is not a YAML mapping");
-    only_keys(root, {"model", "backend", "weight_dtype", "chat_template", "parallel", "generation", "server", "scheduler", "gpu"},
-              f, "");
-    take(root, "model", cmd, "--model", o.model, f, "");
-    take(root, "backend", cmd, "--backend", o.backend, f, "");
-    take(root, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype, f, "");
-    take(root, "chat_template", cmd, "--chat-template", o.chat_template, f, "");
-    const YAML::Node parallel = root["parallel"];
-    only_keys(parallel, {"tp", "pp"}, f, "parallel");
-    take(parallel, "tp", cmd, "--tp", o.tp, f, "parallel.");
-    take(parallel, "pp", cmd, "--pp", o.pp, f, "parallel.");
-    const YAML::Node server = root["server"];
-    only_keys(server, {"host", "port", "served_model_name", "max_queue", "io_threads", "drain_timeout"}, f, "server");
-    take(server, "host", cmd, "--host", o.host, f, "server.");
-    take(server, "port", cmd, "--port", o.port, f, "server.");
-    take(server, "served_model_name", cmd, "--served-model-name", o.served_model_name, f, "server.");
-    take(server, "max_queue", cmd, "--max-queue", o.max_queue, f, "server.");
-    take(server, "io_threads", cmd, "--io-threads", o.io_threads, f, "server.");
-    take(server, "drain_timeout", cmd, "--drain-timeout", o.drain_timeout_seconds, f, "server.");
-    const YAML::Node scheduler = root["scheduler"];
-    only_keys(scheduler,
-              {"max_num_seqs", "max_num_batched_tokens", "max_model_len", "kv_block_size", "kv_cache_memory",
-               "kv_cache_blocks", "kv_cache_memory_fraction", "prefix_caching"},
-              f, "scheduler");
-    take(scheduler, "max_num_seqs", cmd, "--max-num-seqs", o.max_num_seqs, f, "scheduler.");
-    take(scheduler, "max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens, f,
-         "scheduler.");
-    take(scheduler, "max_model_len", cmd, "--max-model-len", o.max_model_len, f, "scheduler.");
-    take(scheduler, "kv_block_size", cmd, "--kv-block-size", o.kv_block_size, f, "scheduler.");
-    take(scheduler, "kv_cache_memory", cmd, "--kv-cache-memory", o.kv_cache_memory, f, "scheduler.");
-    take(scheduler, "kv_cache_blocks", cmd, "--kv-cache-blocks", o.kv_cache_blocks, f, "scheduler.");
-    take(scheduler, "kv_cache_memory_fraction", cmd, "--kv-cache-memory-fraction", o.kv_cache_memory_fraction, f,
-         "scheduler.");
-    if (scheduler && scheduler["prefix_caching"] && cmd.count("--no-prefix-caching") == 0) {
-      bool on = true;
-      take(scheduler, "prefix_caching", cmd, nullptr, on, f, "scheduler.");
-      o.no_prefix_caching = !on;
-    }
+    const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
+    take(config, "model", cmd, "--model", o.model);
+    take(config, "backend", cmd, "--backend", o.backend);
+    take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
+    take(config, "chat_template", cmd, "--chat-template", o.chat_template);
+    take(config, "parallel.tp", cmd, "--tp", o.tp);
+    take(config, "parallel.pp", cmd, "--pp", o.pp);
+    take(config, "server.host", cmd, "--host", o.host);
+    take(config, "server.port", cmd, "--port", o.port);
+    take(config, "server.served_model_name", cmd, "--served-model-name", o.served_model_name);
+    take(config, "server.max_queue", cmd, "--max-queue", o.max_queue);
+    take(config, "server.io_threads", cmd, "--io-threads", o.io_threads);
+    take(config, "server.drain_timeout", cmd, "--drain-timeout", o.drain_timeout_seconds);
+    take(config, "scheduler.max_num_seqs", cmd, "--max-num-seqs", o.max_num_seqs);
+    take(config, "scheduler.max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens);
+    take(config, "scheduler.max_model_len", cmd, "--max-model-len", o.max_model_len);
+    take(config, "scheduler.kv_block_size", cmd, "--kv-block-size", o.kv_block_size);
+    take(config, "scheduler.kv_cache_memory", cmd, "--kv-cache-memory", o.kv_cache_memory);
+    take(config, "scheduler.kv_cache_blocks", cmd, "--kv-cache-blocks", o.kv_cache_blocks);
+    take(config, "scheduler.kv_cache_memory_fraction", cmd, "--kv-cache-memory-fraction", o.kv_cache_memory_fraction);
+    bool prefix_caching = !o.no_prefix_caching;
+    take(config, "scheduler.prefix_caching", cmd, "--no-prefix-caching", prefix_caching);
+    o.no_prefix_caching = !prefix_caching;
   }
   o.model = expand_home(o.model);
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");

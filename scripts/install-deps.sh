@@ -25,6 +25,8 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev prometheus-cpp-dev libcli11-dev
   clang-14 libclang-rt-14-dev
   python3 python3-venv python3-pip
+  # Cluster tests (tests/e2e/slurm_test.py, two_hosts_test.py): a real Slurm on localhost, network namespaces.
+  slurmctld slurmd slurm-client munge iproute2 util-linux zstd python3-yaml
 )
 
 missing=()

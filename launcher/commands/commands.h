@@ -16,5 +16,8 @@ void add_generate_command(CLI::App& app, CommandAction& action);
 void add_inspect_command(CLI::App& app, CommandAction& action);
 void add_bench_command(CLI::App& app, CommandAction& action);
 void add_serve_command(CLI::App& app, CommandAction& action);
+void add_check_config_command(CLI::App& app, CommandAction& action);
+void add_plan_command(CLI::App& app, CommandAction& action);
+void add_doctor_command(CLI::App& app, CommandAction& action);
 
 }  // namespace tessera::launcher

@@ -68,11 +68,12 @@ ModelConfig tiny() {
 std::optional<ModelConfig> model_preset(std::string_view name) {
   if (name == "llama3-8b") return llama3("dummy:llama3-8b", 32, 4096, 32, 14336);
   if (name == "llama3-70b") return llama3("dummy:llama3-70b", 80, 8192, 64, 28672);
+  if (name == "llama3-405b") return llama3("dummy:llama3-405b", 126, 16384, 128, 53248);
   if (name == "smollm2-135m") return smollm2_135m();
   if (name == "tiny") return tiny();
   return std::nullopt;
 }
 
-std::vector<std::string> model_preset_names() { return {"llama3-8b", "llama3-70b", "smollm2-135m", "tiny"}; }
+std::vector<std::string> model_preset_names() { return {"llama3-8b", "llama3-70b", "llama3-405b", "smollm2-135m", "tiny"}; }
 
 }  // namespace tessera::runtime
