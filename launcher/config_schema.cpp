@@ -8,6 +8,19 @@
 #include "kernels/base/error.h"
 
 namespace tessera::launcher {
+
+ConfigKey make_config_key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
+                          std::vector<std::string> choices, std::optional<double> min, std::optional<double> max) {
+  ConfigKey k;
+  k.name = std::move(name);
+  k.kind = kind;
+  k.flag = std::move(flag);
+  k.help = std::move(help);
+  k.choices = std::move(choices);
+  k.min = min;
+  k.max = max;
+  return k;
+}
 namespace {
 
 std::string number_text(double v) {

@@ -30,6 +30,11 @@ struct ConfigKey {
   std::string allowed() const;
 };
 
+// A key with its kind, flag and help, and optionally its choices and bounds (what every declaration writes).
+ConfigKey make_config_key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
+                          std::vector<std::string> choices = {}, std::optional<double> min = {},
+                          std::optional<double> max = {});
+
 class ConfigSchema {
  public:
   // Declares a section ("" is the top level) and its description; adding keys to it again is fine.

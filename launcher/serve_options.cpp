@@ -22,14 +22,7 @@ void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const
 
 ConfigKey key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
               std::optional<double> min = {}, std::optional<double> max = {}) {
-  ConfigKey k;
-  k.name = std::move(name);
-  k.kind = kind;
-  k.flag = std::move(flag);
-  k.help = std::move(help);
-  k.min = min;
-  k.max = max;
-  return k;
+  return make_config_key(std::move(name), kind, std::move(flag), std::move(help), {}, min, max);
 }
 
 }  // namespace

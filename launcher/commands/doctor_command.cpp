@@ -24,7 +24,7 @@
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
 #include "launcher/gpu_probe.h"
-#include "launcher/sha256.h"
+#include "runtime/model/sha256.h"
 
 namespace tessera::launcher {
 namespace {
@@ -309,7 +309,7 @@ void check_model(Report& r, const DoctorOptions& o) {
   }
   std::string got;
   try {
-    got = sha256_file(path);
+    got = runtime::sha256_file(path);
   } catch (const Error& e) {
     r.fail("model", e.what(), "check the file's permissions");
     return;

@@ -221,14 +221,9 @@ int run_plan(const CLI::App& cmd, PlanOptions& o) {
 
 ConfigKey cluster_key(std::string name, ConfigValueKind kind, std::string flag, std::string help, double min,
                       std::vector<std::string> choices = {}) {
-  ConfigKey k;
-  k.name = std::move(name);
-  k.kind = kind;
-  k.flag = std::move(flag);
-  k.help = std::move(help);
-  k.choices = std::move(choices);
-  if (kind != ConfigValueKind::kString) k.min = min;
-  return k;
+  std::optional<double> bound;
+  if (kind != ConfigValueKind::kString) bound = min;
+  return make_config_key(std::move(name), kind, std::move(flag), std::move(help), std::move(choices), bound);
 }
 
 }  // namespace

@@ -250,76 +250,53 @@ json chat_logprob_entry(const std::string& text, const kernels::cpu::RowLogprobs
 
 }  // namespace
 
-// The logprobs of tokens [from, to) of a choice (and, for completions with echo, its prompt's when `with_prompt`).
-static json completion_logprobs(const std::vector<int32_t>& prompt_ids,
-                                const std::vector<std::optional<kernels::cpu::RowLogprobs>>* prompt_logprobs,
-                                const std::function<std::string(int32_t)>& piece, size_t text_base,
-                                const std::vector<json>& generated_tokens, const std::vector<json>& generated_lps,
-                                const std::vector<json>& generated_tops, const std::vector<json>& generated_offsets) {
+nlohmann::json CompletionJob::logprobs_json(const Choice& c, size_t from, bool with_prompt) const {
+  if (!params_.logprobs) return nullptr;
+  const auto piece = [this](int32_t id) { return token_text(id); };
+  if (kind_ == ApiKind::kChat) {  // choices[].logprobs.content[]: token, logprob, bytes, top_logprobs
+    json content = json::array();
+    for (size_t i = from; i < c.tokens.size(); ++i) {
+      if (c.tokens[i].logprobs) content.push_back(chat_logprob_entry(piece(c.tokens[i].id), *c.tokens[i].logprobs, piece));
+    }
+    return {{"content", content}};
+  }
+  // Completions (the legacy arrays lm-evaluation-harness reads): the echoed prompt's tokens first, the first of
+  // them without a logprob.
   json out = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
               {"text_offset", json::array()}};
-  if (prompt_logprobs) {
-    size_t offset = text_base;
-    for (size_t i = 0; i < prompt_ids.size(); ++i) {
-      const std::string s = piece(prompt_ids[i]);
-      out["tokens"].push_back(s);
-      out["text_offset"].push_back(offset);
-      offset += s.size();
-      const auto& lp = (*prompt_logprobs)[i];
-      if (i == 0 || !lp) {
-        out["token_logprobs"].push_back(nullptr);
-        out["top_logprobs"].push_back(nullptr);
-        continue;
-      }
-      out["token_logprobs"].push_back(lp->chosen.logprob);
-      json top = json::object();
-      for (const auto& t : lp->top) top[piece(t.id)] = t.logprob;
-      out["top_logprobs"].push_back(top);
+  const auto add = [&](int32_t id, const std::optional<kernels::cpu::RowLogprobs>& lp, size_t offset) {
+    out["tokens"].push_back(piece(id));
+    out["text_offset"].push_back(offset);
+    if (!lp) {
+      out["token_logprobs"].push_back(nullptr);
+      out["top_logprobs"].push_back(nullptr);
+      return;
+    }
+    out["token_logprobs"].push_back(lp->chosen.logprob);
+    json top = json::object();
+    for (const auto& t : lp->top) top[piece(t.id)] = t.logprob;
+    out["top_logprobs"].push_back(top);
+  };
+  if (with_prompt) {
+    const std::vector<int32_t>& ids = prompts_[static_cast<size_t>(c.prompt)].ids;
+    size_t offset = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      add(ids[i], i < c.prompt_logprobs.size() ? c.prompt_logprobs[i] : std::nullopt, offset);
+      offset += token_text(ids[i]).size();
     }
   }
-  for (size_t i = 0; i < generated_tokens.size(); ++i) {
-    out["tokens"].push_back(generated_tokens[i]);
-    out["token_logprobs"].push_back(generated_lps[i]);
-    out["top_logprobs"].push_back(generated_tops[i]);
-    out["text_offset"].push_back(generated_offsets[i]);
-  }
+  for (size_t i = from; i < c.tokens.size(); ++i) add(c.tokens[i].id, c.tokens[i].logprobs, c.tokens[i].text_offset);
   return out;
 }
 
 std::string CompletionJob::choice_json(Choice& c) {
-  const auto piece = [this](int32_t id) { return token_text(id); };
   json choice = {{"index", c.index}, {"finish_reason", c.finish_reason}};
   if (kind_ == ApiKind::kChat) {
     choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-    if (params_.logprobs) {
-      json content = json::array();
-      for (const TokenRecord& t : c.tokens) {
-        if (t.logprobs) content.push_back(chat_logprob_entry(piece(t.id), *t.logprobs, piece));
-      }
-      choice["logprobs"] = {{"content", content}};
-    } else {
-      choice["logprobs"] = nullptr;
-    }
+    choice["logprobs"] = logprobs_json(c, 0, false);
   } else {
     choice["text"] = c.text;
-    if (params_.logprobs) {
-      std::vector<json> tokens, lps, tops, offsets;
-      for (const TokenRecord& t : c.tokens) {
-        tokens.push_back(piece(t.id));
-        lps.push_back(t.logprobs ? json(t.logprobs->chosen.logprob) : json(nullptr));
-        json top = json::object();
-        if (t.logprobs) {
-          for (const auto& alt : t.logprobs->top) top[piece(alt.id)] = alt.logprob;
-        }
-        tops.push_back(top);
-        offsets.push_back(t.text_offset);
-      }
-      const auto& prompt = prompts_[static_cast<size_t>(c.prompt)];
-      choice["logprobs"] = completion_logprobs(prompt.ids, params_.echo ? &c.prompt_logprobs : nullptr, piece, 0,
-                                               tokens, lps, tops, offsets);
-    } else {
-      choice["logprobs"] = nullptr;
-    }
+    choice["logprobs"] = logprobs_json(c, 0, params_.echo);
   }
   return dump(choice);
 }
@@ -346,7 +323,6 @@ void CompletionJob::respond_whole() {
 }
 
 std::string CompletionJob::chunk_json(Choice& c, bool final) {
-  const auto piece = [this](int32_t id) { return token_text(id); };
   const std::string text = c.text.substr(c.streamed_text);
   c.streamed_text = c.text.size();
   const size_t from = c.streamed_tokens;
@@ -360,38 +336,11 @@ std::string CompletionJob::chunk_json(Choice& c, bool final) {
     }
     if (!text.empty() || !final) delta["content"] = text;
     choice["delta"] = delta;
-    if (params_.logprobs) {
-      json content = json::array();
-      for (size_t i = from; i < c.tokens.size(); ++i) {
-        if (c.tokens[i].logprobs) content.push_back(chat_logprob_entry(piece(c.tokens[i].id), *c.tokens[i].logprobs, piece));
-      }
-      choice["logprobs"] = {{"content", content}};
-    } else {
-      choice["logprobs"] = nullptr;
-    }
+    choice["logprobs"] = logprobs_json(c, from, false);
   } else {
     choice["text"] = text;
-    if (params_.logprobs) {
-      std::vector<json> tokens, lps, tops, offsets;
-      for (size_t i = from; i < c.tokens.size(); ++i) {
-        const TokenRecord& t = c.tokens[i];
-        tokens.push_back(piece(t.id));
-        lps.push_back(t.logprobs ? json(t.logprobs->chosen.logprob) : json(nullptr));
-        json top = json::object();
-        if (t.logprobs) {
-          for (const auto& alt : t.logprobs->top) top[piece(alt.id)] = alt.logprob;
-        }
-        tops.push_back(top);
-        offsets.push_back(t.text_offset);
-      }
-      const bool with_prompt = params_.echo && !c.prompt_sent;
-      c.prompt_sent = true;
-      const auto& prompt = prompts_[static_cast<size_t>(c.prompt)];
-      choice["logprobs"] = completion_logprobs(prompt.ids, with_prompt ? &c.prompt_logprobs : nullptr, piece, 0,
-                                               tokens, lps, tops, offsets);
-    } else {
-      choice["logprobs"] = nullptr;
-    }
+    choice["logprobs"] = logprobs_json(c, from, params_.echo && !c.prompt_sent);
+    c.prompt_sent = true;
   }
   const json chunk = {{"id", std::string(kind_ == ApiKind::kChat ? "chatcmpl-" : "cmpl-") + id_},
                       {"object", kind_ == ApiKind::kChat ? "chat.completion.chunk" : "text_completion"},
@@ -412,7 +361,8 @@ void CompletionJob::stream_updates() {
       }
       continue;
     }
-    const bool has_news = c.text.size() > c.streamed_text || c.tokens.size() > c.streamed_tokens ||
+    // A token that is only part of a character adds no text: no delta for it, unless its logprobs are asked for.
+    const bool has_news = c.text.size() > c.streamed_text || (params_.logprobs && c.tokens.size() > c.streamed_tokens) ||
                           (kind_ == ApiKind::kChat && !c.role_sent);
     if (c.finished && !c.final_sent) {
       // The last text and the finish reason; a chat stream's first delta carries the role.

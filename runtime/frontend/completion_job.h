@@ -7,6 +7,7 @@
 // alive until every choice has finished (the engine always finishes a request: completion, cancellation, error);
 // then the job detaches, and what is left is freed with the last reference.
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,8 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   void stream_updates();
   void respond_whole();
   std::string chunk_json(Choice& c, bool final);
+  // The choice's logprobs for its tokens from `from` on, in the endpoint's shape (null when not asked).
+  nlohmann::json logprobs_json(const Choice& c, size_t from, bool with_prompt) const;
   std::string choice_json(Choice& c);
   std::string usage_json() const;
   std::string token_text(int32_t id) const;

@@ -7,7 +7,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cctype>
 #include <deque>
@@ -179,15 +182,22 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // While a request is handled nothing should arrive: readable with no bytes means the peer closed.
+  // While a request is handled nothing should arrive; the socket turning readable may mean the peer closed. A
+  // readiness report can be stale (edge-triggered epoll reports bytes that a read already took), so the socket is
+  // asked directly: a zero-byte peek is end of stream; no data yet means keep watching; bytes (a pipelined request)
+  // wait for read_request.
   void watch_for_disconnect() {
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 [self = shared_from_this(), generation = generation_](beast::error_code ec) {
                                   if (ec || generation != self->generation_ || !self->in_exchange_) return;
-                                  beast::error_code available_ec;
-                                  const size_t available = self->stream_.socket().available(available_ec);
-                                  if (available_ec || available == 0) self->disconnected();
-                                  // Bytes (a pipelined request) wait for read_request; stop watching.
+                                  char byte;
+                                  const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1,
+                                                           MSG_PEEK | MSG_DONTWAIT);
+                                  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                                    self->disconnected();
+                                  } else if (n < 0) {
+                                    self->watch_for_disconnect();
+                                  }
                                 });
   }
 

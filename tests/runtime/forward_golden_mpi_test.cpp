@@ -13,7 +13,7 @@
 
 #include "runtime/engine/replica.h"
 #include "tests/support/json_file.h"
-#include "tests/support/sha256.h"
+#include "runtime/model/sha256.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -106,7 +106,7 @@ void require_model_of_golden(const TestModel& model) {
   std::string actual;
   if (rank == 0) {
     try {
-      actual = testing::sha256_of_file(model.model);
+      actual = runtime::sha256_file(model.model);
     } catch (const std::exception& e) {
       actual = e.what();  // every rank fails with the reason
     }

@@ -6,19 +6,19 @@
 
 #include "runtime/model/gguf_file.h"
 #include "tests/support/json_file.h"
-#include "tests/support/sha256.h"
+#include "runtime/model/sha256.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
 namespace {
 
 TEST(Sha256, KnownVectors) {
-  testing::Sha256 empty;
+  runtime::Sha256 empty;
   EXPECT_EQ(empty.hex_digest(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  testing::Sha256 abc;
+  runtime::Sha256 abc;
   abc.update("abc", 3);
   EXPECT_EQ(abc.hex_digest(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  testing::Sha256 long_input;  // 1,000,000 'a' fed in uneven pieces
+  runtime::Sha256 long_input;  // 1,000,000 'a' fed in uneven pieces
   const std::string piece(777, 'a');
   size_t fed = 0;
   while (fed < 1000000) {
@@ -51,7 +51,7 @@ TEST(GgufModelTensors, EveryTensorMatchesGgufPy) {
     ASSERT_EQ(tensor->columns(), columns);
     values.assign(static_cast<size_t>(rows * columns), 0.0f);
     file->read_rows(*tensor, 0, rows, values.data());
-    testing::Sha256 hash;
+    runtime::Sha256 hash;
     hash.update(values.data(), values.size() * sizeof(float));
     EXPECT_EQ(hash.hex_digest(), expected["sha256"].get<std::string>());
     const auto first = expected["first_row"]["bits"].get<std::vector<uint32_t>>();

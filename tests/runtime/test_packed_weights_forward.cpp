@@ -19,7 +19,7 @@
 #include "runtime/model/stage_weights.h"
 #include "runtime/model/tensor_parallel_shard.h"
 #include "tests/support/json_file.h"
-#include "tests/support/sha256.h"
+#include "runtime/model/sha256.h"
 #include "tests/support/test_paths.h"
 
 namespace tessera::runtime {
@@ -79,7 +79,7 @@ class PackedWeightsForward : public ::testing::Test {
     model_ = testing::default_model_path();
     TESSERA_REQUIRE_MODEL(model_);
     // The goldens hold only for the file they were made from (the fixture records its SHA-256).
-    ASSERT_EQ(testing::sha256_of_file(model_),
+    ASSERT_EQ(runtime::sha256_file(model_),
               testing::read_json(testing::fixture("smollm2/forward_golden.json")).at("model_sha256").get<std::string>())
         << model_ << " is not the file tests/fixtures/smollm2/forward_golden.json was made from";
     golden_ = load_golden();
