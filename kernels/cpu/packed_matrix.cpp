@@ -313,8 +313,11 @@ void PackedMatrix::matmul_transposed(const float* x, float* y, int64_t m, const 
     }
   }
   if (cols_ == 0) return;
-  if (m <= kPackedGemvMaxRows) {
-    parallel_for(rows_, gemv_min_rows(cols_ * m),
+  // native: the block kernels for every m (they tile the rows of x themselves), so that a row's result never depends
+  // on the batch it came in (block_gemv.h: batch invariance). The repacked formats switch to BLAS above
+  // kPackedGemvMaxRows rows.
+  if (format_ == WeightFormat::kNative || m <= kPackedGemvMaxRows) {
+    parallel_for(rows_, gemv_min_rows(cols_ * std::min<int64_t>(m, kPackedGemvMaxRows)),
                  [&](int64_t begin, int64_t end) { gemv_rows(x, y, m, begin, end); });
   } else {
     tiled_gemm(x, y, m);
