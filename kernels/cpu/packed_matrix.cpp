@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <span>
 
@@ -133,8 +134,30 @@ std::string_view packed_isa_name(PackedIsa isa) {
   return "?";
 }
 
+PackedIsa parse_packed_isa(std::string_view name) {
+  for (PackedIsa isa : {PackedIsa::kScalar, PackedIsa::kAvx2, PackedIsa::kAvx512}) {
+    if (name == packed_isa_name(isa)) return isa;
+  }
+  fail("unknown CPU instruction set '", name, "' (expected scalar, avx2 or avx512)");
+}
+
+PackedIsa best_packed_isa() { return best_supported_isa(); }
+
+PackedIsa forced_packed_isa(const char* value) {
+  if (value == nullptr || *value == '\0') return best_supported_isa();
+  const PackedIsa isa = parse_packed_isa(value);
+  TESSERA_CHECK(isa <= best_supported_isa(), "TESSERA_CPU_ISA=", value, ": this CPU cannot run ",
+                packed_isa_name(isa), " (cpuid: the best it runs is ", packed_isa_name(best_supported_isa()), ")");
+  return isa;
+}
+
 PackedIsa set_packed_isa_limit(PackedIsa limit) { return isa_limit.exchange(limit); }
-PackedIsa packed_isa() { return std::min(isa_limit.load(), best_supported_isa()); }
+
+PackedIsa packed_isa() {
+  // Read once; a bad value throws here, and again on every call (a throwing static initialization is retried).
+  static const PackedIsa forced = forced_packed_isa(std::getenv("TESSERA_CPU_ISA"));
+  return std::min(isa_limit.load(), forced);
+}
 
 PackedMatrix::PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format)
     : format_(format), rows_(rows), cols_(cols) {

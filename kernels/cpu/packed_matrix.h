@@ -11,10 +11,12 @@
 //   (0.5625 to 1.0625 bytes per weight for those) and decoded on the fly to the same f32 values the loader's
 //   dequantization gives: exact with respect to the file, only the f32 summation order differs from kF32.
 //
-// Few rows (m <= kPackedGemvMaxRows): a fused kernel reads each weight row once, widens it in registers and
-// takes its dot products with every row of x (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time;
-// a scalar loop otherwise), split over rows of w across parallel_for's threads. More rows (prefill): tiles of w are
-// widened to f32 and multiplied through BLAS, where the arithmetic, not the bytes, dominates.
+// kNative, any number of rows of x: the block kernels (block_gemv.h) read each weight row, widen it in registers and
+// take its dot products with up to 8 rows of x at a time (AVX-512 or AVX2+FMA when the CPU has them, chosen at run
+// time; a scalar loop otherwise), split over rows of w across parallel_for's threads. One kernel for every m, so a
+// row's result does not depend on the batch it shares a call with (batch invariance, bit for bit).
+// kBF16 / kQ8_0: few rows (m <= kPackedGemvMaxRows) take the fused dot products; more rows (prefill) widen tiles of w
+// to f32 and multiply them through BLAS, where the arithmetic, not the bytes, dominates (not batch invariant).
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -83,11 +85,19 @@ class PackedMatrix {
   std::vector<NativeSegment> native_;  // kNative, in row order
 };
 
-// Instruction sets of the packed kernels, in increasing order. The best one the CPU supports runs, up to a limit
-// that tests and benchmarks can lower (set_packed_isa_limit returns the previous limit).
+// Instruction sets of the packed kernels, in increasing order, chosen at run time from the CPU's flags (cpuid): the
+// best one the CPU supports runs, unless the environment variable TESSERA_CPU_ISA (scalar, avx2 or avx512) forces
+// one, and never above a limit that tests and benchmarks can lower (set_packed_isa_limit returns the previous one).
 enum class PackedIsa : uint8_t { kScalar, kAvx2, kAvx512 };
 std::string_view packed_isa_name(PackedIsa isa);  // "scalar", "avx2", "avx512"
+// Parses "scalar", "avx2", "avx512"; throws tessera::Error naming the bad value and the accepted ones.
+PackedIsa parse_packed_isa(std::string_view name);
+PackedIsa best_packed_isa();  // the best this CPU runs
+// What `value` (TESSERA_CPU_ISA's, null or empty when unset) asks for: best_packed_isa() when unset, else the ISA it
+// names; throws tessera::Error when the name is unknown or this CPU cannot run that ISA.
+PackedIsa forced_packed_isa(const char* value);
 PackedIsa set_packed_isa_limit(PackedIsa limit);
-PackedIsa packed_isa();  // what runs now: min(limit, best supported by this CPU)
+// What runs now: min(limit, forced_packed_isa(TESSERA_CPU_ISA)); throws (every call) when TESSERA_CPU_ISA is bad.
+PackedIsa packed_isa();
 
 }  // namespace tessera::kernels::cpu
