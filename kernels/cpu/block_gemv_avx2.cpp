@@ -56,19 +56,17 @@ struct PanelQ4 {
   static constexpr int kQuantOffset = Block::kHasBias ? 4 : 2;
   static constexpr int column(int v, int lane) { return (lane / 4) * 32 + (v % 2) * 16 + 4 * (lane % 4) + v / 2; }
 
-  template <int V, int M>
-  static inline void dot(__m256i raw, __m256 d, __m256 m, const float* xj, __m256* acc) {
+  template <int V>
+  static inline __m256 value(__m256i raw, __m256 d, __m256 m) {
     __m256i q = V == 0 ? raw : _mm256_srli_epi32(raw, 4 * V);
     if constexpr (V < 7) q = _mm256_and_si256(q, _mm256_set1_epi32(0x0F));
-    const __m256 w = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, m);  // d * q exact: one rounding, as dequantize()
-    for (int i = 0; i < M; ++i) acc[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xj + (V * M + i) * 8), acc[i]);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, m);  // d * q exact: one rounding, as dequantize()
   }
 
-  // acc[i] += the panel starting at `block` times row i of the group (xj: the panel's slots; scale / bias: its
-  // blocks' converted fields); `single`: the row's last, odd block (both halves read it; x is zero in the second).
-  template <int M>
-  static inline void accumulate(const uint8_t* block, bool single, const float* scale, const float* bias,
-                                const float* xj, __m256* acc) {
+  // The panel starting at `block` (scale / bias: its blocks' converted fields) as 8 vectors of weights, f(v, values)
+  // for v = 0..7 in order; `single`: the row's last, odd block (both halves read it; x is zero in the second).
+  template <class F>
+  static inline void widen(const uint8_t* block, bool single, const float* scale, const float* bias, F&& f) {
     const __m128i lo = load_bytes16(block + kQuantOffset);
     const __m128i hi = single ? lo : load_bytes16(block + Block::kBytes + kQuantOffset);
     const __m256i raw = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
@@ -81,14 +79,14 @@ struct PanelQ4 {
     } else {
       m = _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));  // d * (q - 8) = d * q - 8 d, both exact
     }
-    dot<0, M>(raw, d, m, xj, acc);
-    dot<1, M>(raw, d, m, xj, acc);
-    dot<2, M>(raw, d, m, xj, acc);
-    dot<3, M>(raw, d, m, xj, acc);
-    dot<4, M>(raw, d, m, xj, acc);
-    dot<5, M>(raw, d, m, xj, acc);
-    dot<6, M>(raw, d, m, xj, acc);
-    dot<7, M>(raw, d, m, xj, acc);
+    f(0, value<0>(raw, d, m));
+    f(1, value<1>(raw, d, m));
+    f(2, value<2>(raw, d, m));
+    f(3, value<3>(raw, d, m));
+    f(4, value<4>(raw, d, m));
+    f(5, value<5>(raw, d, m));
+    f(6, value<6>(raw, d, m));
+    f(7, value<7>(raw, d, m));
   }
 };
 
@@ -98,22 +96,20 @@ struct PanelQ8 {
   static constexpr int kSlots = 4;
   static constexpr int column(int v, int lane) { return 4 * lane + v; }
 
-  template <int V, int M>
-  static inline void dot(__m256i raw, __m256 d, const float* xj, __m256* acc) {
+  template <int V>
+  static inline __m256 value(__m256i raw, __m256 d) {
     const __m256i shifted = V == 3 ? raw : _mm256_slli_epi32(raw, 24 - 8 * V);
-    const __m256 w = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(shifted, 24)), d);  // q * d, as dequantize()
-    for (int i = 0; i < M; ++i) acc[i] = _mm256_fmadd_ps(w, _mm256_loadu_ps(xj + (V * M + i) * 8), acc[i]);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(shifted, 24)), d);  // q * d, as dequantize()
   }
 
-  template <int M>
-  static inline void accumulate(const uint8_t* block, bool, const float* scale, const float*, const float* xj,
-                                __m256* acc) {
+  template <class F>
+  static inline void widen(const uint8_t* block, bool, const float* scale, const float*, F&& f) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
     const __m256 d = _mm256_broadcast_ss(scale);
-    dot<0, M>(raw, d, xj, acc);
-    dot<1, M>(raw, d, xj, acc);
-    dot<2, M>(raw, d, xj, acc);
-    dot<3, M>(raw, d, xj, acc);
+    f(0, value<0>(raw, d));
+    f(1, value<1>(raw, d));
+    f(2, value<2>(raw, d));
+    f(3, value<3>(raw, d));
   }
 };
 
@@ -175,8 +171,12 @@ void panel_tile(const uint8_t* w, int64_t row_bytes, int64_t blocks, const float
       const float* xj = xp + (b0 + j) / Panel::kBlocks * Panel::kSlots * M * 8;
       const bool single = j + 1 >= n && Panel::kBlocks == 2;
       for (int r = 0; r < R; ++r) {
-        Panel::template accumulate<M>(w + r * row_bytes + (b0 + j) * Block::kBytes, single, scale[r] + j,
-                                      bias[r] + j, xj, acc[r]);
+        Panel::widen(w + r * row_bytes + (b0 + j) * Block::kBytes, single, scale[r] + j, bias[r] + j,
+                     [&](int v, __m256 values) {
+                       for (int i = 0; i < M; ++i) {
+                         acc[r][i] = _mm256_fmadd_ps(values, _mm256_loadu_ps(xj + (v * M + i) * 8), acc[r][i]);
+                       }
+                     });
       }
     }
   }
@@ -234,6 +234,86 @@ void super_tile(const uint8_t* w, int64_t row_bytes, int64_t blocks, const float
   }
 }
 
+// --- Many rows of x (kBufferedRows or more): each tile of RW weight rows is widened once into a buffer — the very
+// vectors the tiles above compute in registers, slot by slot — and a register-blocked microkernel (RW weight rows x up
+// to 4 rows of x: 12 accumulators, 7 loads per 12 FMAs) multiplies it with every row of x of a block of 32 (kept in
+// L2). Every output's accumulator takes the same FMAs of the same values in the same order as in panel_tile /
+// super_tile, then the same horizontal sum: the results are bit-identical (tests/kernels/batch_invariance.h), only
+// the decoding is no longer repeated for every group of 8 rows of x.
+inline constexpr int64_t kBufferedRows = 16, kBufferedRowBlock = 32;
+inline constexpr int kBufferedWeightRows = 3;
+
+// Rows of w widened into wbuf[(slot * rw + r) * 8 + lane], slots in the order the tiles consume them.
+template <class Block, class Panel>
+void widen_panel_rows(const uint8_t* w, int64_t row_bytes, int64_t blocks, int rw, float* wbuf) {
+  alignas(32) float scale[kScaleRun], bias[kScaleRun];
+  for (int r = 0; r < rw; ++r) {
+    const uint8_t* row = w + r * row_bytes;
+    for (int64_t b0 = 0; b0 < blocks; b0 += kScaleRun) {
+      const int n = blocks - b0 < kScaleRun ? static_cast<int>(blocks - b0) : kScaleRun;
+      convert_scales<Block>(row + b0 * Block::kBytes, n, scale, bias);
+      for (int j = 0; j < n; j += static_cast<int>(Panel::kBlocks)) {
+        const int64_t slot0 = (b0 + j) / Panel::kBlocks * Panel::kSlots;
+        const bool single = j + 1 >= n && Panel::kBlocks == 2;
+        Panel::widen(row + (b0 + j) * Block::kBytes, single, scale + j, bias + j, [&](int v, __m256 values) {
+          _mm256_store_ps(wbuf + ((slot0 + v) * rw + r) * 8, values);
+        });
+      }
+    }
+  }
+}
+
+template <class Block>
+void widen_super_rows(const uint8_t* w, int64_t row_bytes, int64_t blocks, int rw, float* wbuf) {
+  for (int r = 0; r < rw; ++r) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const Block block(w + r * row_bytes + b * Block::kBytes);
+      for (int g = 0; g < Block::kGroups; ++g) {
+        __m256 wv[4];
+        widen_group<Block>(block.group(g), wv);
+        for (int v = 0; v < 4; ++v) _mm256_store_ps(wbuf + ((b * 32 + g * 4 + v) * rw + r) * 8, wv[v]);
+      }
+    }
+  }
+}
+
+// y[i * y_stride + r] += the RW widened rows of wbuf times M rows of x (slot s of row i at xg + (s * G + i) * 8).
+template <int RW, int M>
+void buffered_micro(const float* wbuf, const float* xg, int64_t group, int64_t slots, float* y, int64_t y_stride) {
+  __m256 acc[RW][M];
+  for (int r = 0; r < RW; ++r) {
+    for (int i = 0; i < M; ++i) acc[r][i] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < slots; ++s) {
+    const float* xs = xg + s * group * 8;
+    const float* ws = wbuf + s * RW * 8;
+    __m256 wv[RW];
+    for (int r = 0; r < RW; ++r) wv[r] = _mm256_load_ps(ws + r * 8);
+    for (int i = 0; i < M; ++i) {
+      const __m256 xv = _mm256_loadu_ps(xs + i * 8);
+      for (int r = 0; r < RW; ++r) acc[r][i] = _mm256_fmadd_ps(wv[r], xv, acc[r][i]);
+    }
+  }
+  for (int r = 0; r < RW; ++r) {
+    for (int i = 0; i < M; ++i) y[i * y_stride + r] += horizontal_sum(acc[r][i]);
+  }
+}
+
+template <int RW>
+void buffered_rows(const float* wbuf, const float* xg, int64_t group, int64_t rows_of_x, int64_t slots, float* y,
+                   int64_t y_stride) {
+  for (int64_t sub = 0; sub < rows_of_x; sub += 4) {
+    const float* xs = xg + sub * 8;
+    float* ys = y + sub * y_stride;
+    switch (rows_of_x - sub < 4 ? rows_of_x - sub : 4) {
+      case 1: buffered_micro<RW, 1>(wbuf, xs, group, slots, ys, y_stride); break;
+      case 2: buffered_micro<RW, 2>(wbuf, xs, group, slots, ys, y_stride); break;
+      case 3: buffered_micro<RW, 3>(wbuf, xs, group, slots, ys, y_stride); break;
+      default: buffered_micro<RW, 4>(wbuf, xs, group, slots, ys, y_stride); break;
+    }
+  }
+}
+
 // The tile kernels of one format behind one interface: the layout of x (prepare, row_floats), the rows of x per
 // group (kGroup: what fits the 16 registers) and the tile of R weight rows times M rows of x.
 template <class Block, class Panel>
@@ -250,6 +330,9 @@ struct PanelKernel {
   static void tile(const uint8_t* w, int64_t row_bytes, int64_t blocks, const float* xp, float* y, int64_t y_stride) {
     panel_tile<Block, Panel, M, R>(w, row_bytes, blocks, xp, y, y_stride);
   }
+  static void widen_rows(const uint8_t* w, int64_t row_bytes, int64_t blocks, int rw, float* wbuf) {
+    widen_panel_rows<Block, Panel>(w, row_bytes, blocks, rw, wbuf);
+  }
 };
 
 template <class Block>
@@ -263,6 +346,9 @@ struct SuperKernel {
   template <int M, int R>
   static void tile(const uint8_t* w, int64_t row_bytes, int64_t blocks, const float* x, float* y, int64_t y_stride) {
     super_tile<Block, M, R>(w, row_bytes, blocks, x, y, y_stride);
+  }
+  static void widen_rows(const uint8_t* w, int64_t row_bytes, int64_t blocks, int rw, float* wbuf) {
+    widen_super_rows<Block>(w, row_bytes, blocks, rw, wbuf);
   }
 };
 
@@ -288,6 +374,26 @@ void gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_
   const int64_t group = Kernel::kGroup * row_floats * static_cast<int64_t>(sizeof(float)) <= 24 * 1024 ? Kernel::kGroup : 4;
   Kernel::prepare(x, m, k, group, scratch);
   const int64_t blocks = k / Block::kElements, row_bytes = blocks * Block::kBytes;
+  if (m >= kBufferedRows) {
+    float* wbuf = scratch + m * row_floats;  // kBufferedWeightRows * row_floats floats, 32-byte aligned
+    const int64_t slots = row_floats / 8;
+    for (int64_t i0 = 0; i0 < m; i0 += kBufferedRowBlock) {
+      const int64_t i1 = m - i0 < kBufferedRowBlock ? m : i0 + kBufferedRowBlock;
+      for (int64_t r = 0; r < rows; r += kBufferedWeightRows) {
+        const int rw = rows - r < kBufferedWeightRows ? static_cast<int>(rows - r) : kBufferedWeightRows;
+        Kernel::widen_rows(w + r * row_bytes, row_bytes, blocks, rw, wbuf);
+        for (int64_t g0 = i0; g0 < i1; g0 += group) {
+          const int64_t g = m - g0 < group ? m - g0 : group;
+          const float* xg = scratch + g0 * row_floats;
+          float* yg = y + g0 * y_stride + r;
+          if (rw == 3) buffered_rows<3>(wbuf, xg, g, g, slots, yg, y_stride);
+          else if (rw == 2) buffered_rows<2>(wbuf, xg, g, g, slots, yg, y_stride);
+          else buffered_rows<1>(wbuf, xg, g, g, slots, yg, y_stride);
+        }
+      }
+    }
+    return;
+  }
   // (No std::max here: no library template inside the target region.)
   const int64_t fit = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / 8 * 8;
   const int64_t tile = m == 1 ? rows : fit > 8 ? fit : 8;
@@ -324,7 +430,7 @@ void decode(const uint8_t* w, int64_t count, float* out) {
   }
 }
 
-// Returns false for a format without a vector decoder. scratch: room for m * (k + 64) floats.
+// Returns false for a format without a vector decoder. scratch: room for (m + 3) * (k + 64) floats, 32-byte aligned.
 bool gemv_any(QuantFormat format, const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* y,
               int64_t y_stride, float* scratch) {
   switch (format) {
@@ -366,9 +472,12 @@ void block_gemv_avx2(QuantFormat format, const std::byte* w, int64_t rows, int64
   TESSERA_CHECK(m >= 1, "block_gemv: ", m, " rows of x");
   (void)quantized_bytes(format, k);  // k must be whole blocks
   thread_local std::vector<float> scratch;  // the permuted rows of x (outside the target region: a library template)
-  const auto need = static_cast<size_t>(m * (k + 64));  // x as interleave_x lays it out
+  // x as interleave_x lays it out, then the buffered path's widened weight rows (32-byte aligned: whole vectors).
+  const auto need = static_cast<size_t>((m + 3) * (k + 64) + 8);
   if (scratch.size() < need) scratch.resize(need);
-  TESSERA_CHECK(gemv_any(format, reinterpret_cast<const uint8_t*>(w), rows, k, x, m, y, y_stride, scratch.data()),
+  float* aligned = scratch.data();
+  aligned += (32 - reinterpret_cast<uintptr_t>(aligned) % 32) % 32 / sizeof(float);
+  TESSERA_CHECK(gemv_any(format, reinterpret_cast<const uint8_t*>(w), rows, k, x, m, y, y_stride, aligned),
                 "block_gemv_avx2: no vector decoder for ", quant_format_name(format));
 }
 
