@@ -377,18 +377,25 @@ void gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_
   if (m >= kBufferedRows) {
     float* wbuf = scratch + m * row_floats;  // kBufferedWeightRows * row_floats floats, 32-byte aligned
     const int64_t slots = row_floats / 8;
-    for (int64_t i0 = 0; i0 < m; i0 += kBufferedRowBlock) {
-      const int64_t i1 = m - i0 < kBufferedRowBlock ? m : i0 + kBufferedRowBlock;
-      for (int64_t r = 0; r < rows; r += kBufferedWeightRows) {
-        const int rw = rows - r < kBufferedWeightRows ? static_cast<int>(rows - r) : kBufferedWeightRows;
-        Kernel::widen_rows(w + r * row_bytes, row_bytes, blocks, rw, wbuf);
-        for (int64_t g0 = i0; g0 < i1; g0 += group) {
-          const int64_t g = m - g0 < group ? m - g0 : group;
-          const float* xg = scratch + g0 * row_floats;
-          float* yg = y + g0 * y_stride + r;
-          if (rw == 3) buffered_rows<3>(wbuf, xg, g, g, slots, yg, y_stride);
-          else if (rw == 2) buffered_rows<2>(wbuf, xg, g, g, slots, yg, y_stride);
-          else buffered_rows<1>(wbuf, xg, g, g, slots, yg, y_stride);
+    // Weight rows in tiles of ~128 KB (L2) so that memory delivers each weight once per call; every block of 32 rows
+    // of x then passes over the tile, re-widening its rows from L2.
+    const int64_t fit_rows = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / kBufferedWeightRows * kBufferedWeightRows;
+    const int64_t tile_rows = fit_rows > kBufferedWeightRows ? fit_rows : kBufferedWeightRows;
+    for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
+      const int64_t r_end = rows - r0 < tile_rows ? rows : r0 + tile_rows;
+      for (int64_t i0 = 0; i0 < m; i0 += kBufferedRowBlock) {
+        const int64_t i1 = m - i0 < kBufferedRowBlock ? m : i0 + kBufferedRowBlock;
+        for (int64_t r = r0; r < r_end; r += kBufferedWeightRows) {
+          const int rw = r_end - r < kBufferedWeightRows ? static_cast<int>(r_end - r) : kBufferedWeightRows;
+          Kernel::widen_rows(w + r * row_bytes, row_bytes, blocks, rw, wbuf);
+          for (int64_t g0 = i0; g0 < i1; g0 += group) {
+            const int64_t g = m - g0 < group ? m - g0 : group;
+            const float* xg = scratch + g0 * row_floats;
+            float* yg = y + g0 * y_stride + r;
+            if (rw == 3) buffered_rows<3>(wbuf, xg, g, g, slots, yg, y_stride);
+            else if (rw == 2) buffered_rows<2>(wbuf, xg, g, g, slots, yg, y_stride);
+            else buffered_rows<1>(wbuf, xg, g, g, slots, yg, y_stride);
+          }
         }
       }
     }
