@@ -2,7 +2,10 @@
 // batch size B it submits B requests of random prompt ids at once to the scheduler (continuous batching, EOS ignored)
 // and reports prefill and decode tokens/s, the decode step latency, and the bandwidth that latency implies for the
 // bytes a decode step must read (weights + KV cache, from the shapes): decode is memory-bound, so that number
-// against the memory's copy bandwidth says how close to the roofline the backend runs.
+// against the memory's copy bandwidth says how close to the roofline the backend runs. (The CPU kernels read each
+// weight from memory once per step at any batch size; at large batches a step is compute-bound and the column then
+// says how far below the memory roofline it runs, not that memory limits it.) On the CPU backend the third line
+// names the kernels' instruction set (cpuid, or TESSERA_CPU_ISA).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
