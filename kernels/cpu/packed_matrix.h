@@ -100,4 +100,15 @@ PackedIsa set_packed_isa_limit(PackedIsa limit);
 // What runs now: min(limit, forced_packed_isa(TESSERA_CPU_ISA)); throws (every call) when TESSERA_CPU_ISA is bad.
 PackedIsa packed_isa();
 
+// How the native format's products take x: f32 (the default, exact), or quantized to int8 per block of 32 with
+// integer block dot products (block_gemv_int8.h: lossy, opt-in, AVX2 and up, Q4_0 / Q4_1 / Q8_0 matrices; the other
+// formats and ISAs keep f32). TESSERA_CPU_ACTIVATIONS=f32|int8 sets it for the process; tests can override it
+// (set_activation_format returns the previous value).
+enum class ActivationFormat : uint8_t { kF32, kInt8 };
+std::string_view activation_format_name(ActivationFormat format);  // "f32", "int8"
+// Parses "f32" or "int8" (null or empty: f32); throws tessera::Error naming the bad value and the accepted ones.
+ActivationFormat parse_activation_format(const char* value);
+ActivationFormat set_activation_format(ActivationFormat format);
+ActivationFormat activation_format();  // throws (every call) when TESSERA_CPU_ACTIVATIONS is bad
+
 }  // namespace tessera::kernels::cpu
