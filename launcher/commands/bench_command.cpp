@@ -5,7 +5,7 @@
 // against the memory's copy bandwidth says how close to the roofline the backend runs. (The CPU kernels read each
 // weight from memory once per step at any batch size; at large batches a step is compute-bound and the column then
 // says how far below the memory roofline it runs, not that memory limits it.) On the CPU backend the third line
-// names the kernels' instruction set (cpuid, or TESSERA_CPU_ISA).
+// names the kernels' instruction set (cpuid, or TESSERA_CPU_ISA) and activation format (TESSERA_CPU_ACTIVATIONS).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -204,10 +204,11 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
     // The kernels' instruction set, from cpuid unless TESSERA_CPU_ISA forces one (validated at startup).
     namespace k = kernels::cpu;
     const char* forced = std::getenv("TESSERA_CPU_ISA");
-    std::printf("cpu kernels: %s (best on this CPU: %s%s%s)\n", std::string(k::packed_isa_name(k::packed_isa())).c_str(),
+    std::printf("cpu kernels: %s (best on this CPU: %s%s%s), activations %s\n",
+                std::string(k::packed_isa_name(k::packed_isa())).c_str(),
                 std::string(k::packed_isa_name(k::best_packed_isa())).c_str(),
                 forced != nullptr && *forced != '\0' ? "; forced by TESSERA_CPU_ISA=" : "",
-                forced != nullptr ? forced : "");
+                forced != nullptr ? forced : "", std::string(k::activation_format_name(k::activation_format())).c_str());
   }
   if (copy_gb_per_s > 0) std::printf("copy bandwidth (read + write): %.1f GB/s\n", copy_gb_per_s);
   std::printf("%6s %14s %14s %12s %14s %10s%s\n", "batch", "prefill tok/s", "decode tok/s", "step ms", "bytes/step",
@@ -244,7 +245,10 @@ int run_bench(const BenchOptions& o) {
       TESSERA_CHECK(o.prompt_len >= 1 && o.gen_len >= 1, "--prompt-len and --gen-len must be >= 1");
       TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");
       kernels::cpu::parse_weight_format(o.weight_dtype);
-      if (o.backend == "cpu") kernels::cpu::packed_isa();  // a bad TESSERA_CPU_ISA fails here, on every rank at once
+      if (o.backend == "cpu") {  // a bad TESSERA_CPU_ISA / TESSERA_CPU_ACTIVATIONS fails here, on every rank at once
+        kernels::cpu::packed_isa();
+        kernels::cpu::activation_format();
+      }
       batches = parse_batches(o.batches);
       // Before the replica takes the memory; on rank 0's device (device 0 under the default binding).
       if (rank == 0 && o.measure_bandwidth) {
