@@ -11,7 +11,7 @@
 // column of the matrix each lane then holds is fixed by the format (PanelQ4::column, PanelQ8::column), and the rows of
 // x are permuted the same way once per call (interleave_x), so that the dot product pairs every weight with its own x.
 // (Measured on Zen 3 at batch 1: as fast as the shuffle-based decoder it replaced, not faster; dropping the FMA of the
-// affine map sped it up by ~30%, so the FMA pipes bound both. It is what lets one base pointer serve a tile.) The weight values themselves are still dequantize()'s, bit for bit (the
+// affine map sped it up by ~30%, so the FMA pipes bound both.) The weight values themselves are still dequantize()'s, bit for bit (the
 // affine map is one FMA whose product is exact: see block_decode_x86.h).
 //
 // Batch invariance. Every output y[i, r] is one 8-lane accumulator that takes the panels' vectors in column order
