@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--m") == 0) ms = argv[i + 1];
   }
   k::set_kernel_threads(threads);
-  if (!isa.empty()) k::set_packed_isa_limit(isa == "scalar" ? k::PackedIsa::kScalar : isa == "avx2" ? k::PackedIsa::kAvx2 : k::PackedIsa::kAvx512);
+  if (!isa.empty()) k::set_packed_isa_limit(k::parse_packed_isa(isa));
   std::printf("isa %s, %d thread(s); * = by the process's CPU time over the threads\n",
               std::string(k::packed_isa_name(k::packed_isa())).c_str(), threads);
   struct Shape { const char* name; k::QuantFormat format; int64_t rows, cols; };

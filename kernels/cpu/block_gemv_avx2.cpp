@@ -11,8 +11,8 @@
 // column of the matrix each lane then holds is fixed by the format (PanelQ4::column, PanelQ8::column), and the rows of
 // x are permuted the same way once per call (interleave_x), so that the dot product pairs every weight with its own x.
 // (Measured on Zen 3 at batch 1: as fast as the shuffle-based decoder it replaced, not faster; dropping the FMA of the
-// affine map sped it up by ~30%, so the FMA pipes bound both.) The weight values themselves are still dequantize()'s, bit for bit (the
-// affine map is one FMA whose product is exact: see block_decode_x86.h).
+// affine map sped it up by ~30%, so the FMA pipes bound both.) The weight values themselves are still dequantize()'s,
+// bit for bit (the affine map is one FMA whose product is exact: see block_decode_x86.h).
 //
 // Batch invariance. Every output y[i, r] is one 8-lane accumulator that takes the panels' vectors in column order
 // with one FMA each, then a fixed horizontal sum, then one add onto y: the same operations in the same order whatever
@@ -373,7 +373,8 @@ void gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_
   using Block = typename Kernel::BlockType;
   const int64_t row_floats = Kernel::row_floats(k);
   // Groups of x within ~24 KB of L1; always whole kGroup's or the rows that are left.
-  const int64_t group = Kernel::kGroup * row_floats * static_cast<int64_t>(sizeof(float)) <= 24 * 1024 ? Kernel::kGroup : 4;
+  const bool fits = Kernel::kGroup * row_floats * static_cast<int64_t>(sizeof(float)) <= 24 * 1024;
+  const int64_t group = fits ? Kernel::kGroup : 4;
   Kernel::prepare(x, m, k, group, scratch);
   const int64_t blocks = k / Block::kElements, row_bytes = blocks * Block::kBytes;
   if (m >= kBufferedRows) {

@@ -57,8 +57,9 @@ void quantize_x(const float* x, int64_t m, int64_t k, QuantizedX out) {
         const float* v = row + b * 32;
         const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
                      v3 = _mm256_loadu_ps(v + 24);
-        const __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_bit, v0), _mm256_andnot_ps(sign_bit, v1)),
-                                          _mm256_max_ps(_mm256_andnot_ps(sign_bit, v2), _mm256_andnot_ps(sign_bit, v3)));
+        const __m256 amax01 = _mm256_max_ps(_mm256_andnot_ps(sign_bit, v0), _mm256_andnot_ps(sign_bit, v1));
+        const __m256 amax23 = _mm256_max_ps(_mm256_andnot_ps(sign_bit, v2), _mm256_andnot_ps(sign_bit, v3));
+        const __m256 amax = _mm256_max_ps(amax01, amax23);
         const float d = horizontal_max(amax) / 127.0f;
         const __m256 id = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
         constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;

@@ -208,7 +208,8 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
                 std::string(k::packed_isa_name(k::packed_isa())).c_str(),
                 std::string(k::packed_isa_name(k::best_packed_isa())).c_str(),
                 forced != nullptr && *forced != '\0' ? "; forced by TESSERA_CPU_ISA=" : "",
-                forced != nullptr ? forced : "", std::string(k::activation_format_name(k::activation_format())).c_str());
+                forced != nullptr ? forced : "",
+                std::string(k::activation_format_name(k::activation_format())).c_str());
   }
   if (copy_gb_per_s > 0) std::printf("copy bandwidth (read + write): %.1f GB/s\n", copy_gb_per_s);
   std::printf("%6s %14s %14s %12s %14s %10s%s\n", "batch", "prefill tok/s", "decode tok/s", "step ms", "bytes/step",
