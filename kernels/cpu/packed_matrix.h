@@ -11,10 +11,11 @@
 //   (0.5625 to 1.0625 bytes per weight for those) and decoded on the fly to the same f32 values the loader's
 //   dequantization gives: exact with respect to the file, only the f32 summation order differs from kF32.
 //
-// kNative, any number of rows of x: the block kernels (block_gemv.h) read each weight row, widen it in registers and
-// take its dot products with up to 8 rows of x at a time (AVX-512 or AVX2+FMA when the CPU has them, chosen at run
-// time; a scalar loop otherwise), split over rows of w across parallel_for's threads. One kernel for every m, so a
-// row's result does not depend on the batch it shares a call with (batch invariance, bit for bit).
+// kNative, any number of rows of x: the block kernels (block_gemv.h) decode each weight row once per group of rows of
+// x and take its dot products with all of them (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time; a
+// scalar loop otherwise; the AVX2 build decodes into a buffer from 16 rows on), split over rows of w across
+// parallel_for's threads. The same arithmetic per output for every m, so a row's result does not depend on the batch
+// it shares a call with (batch invariance, bit for bit: tests/kernels/batch_invariance.h).
 // kBF16 / kQ8_0: few rows (m <= kPackedGemvMaxRows) take the fused dot products; more rows (prefill) widen tiles of w
 // to f32 and multiply them through BLAS, where the arithmetic, not the bytes, dominates (not batch invariant).
 #include <cstdint>
