@@ -130,13 +130,14 @@ def tessera_bench(args: argparse.Namespace, threads: int, batches: list[int], pr
     # --bind-to none: for -np <= 2 Open MPI binds each rank to one core by default.
     cmd = ["mpirun", "--allow-run-as-root", "-np", "1", "--bind-to", "none", "-x", f"TESSERA_THREADS={threads}",
            "-x", f"OPENBLAS_NUM_THREADS={threads}"]
-    if os.environ.get("TESSERA_CPU_ISA"):
-        cmd += ["-x", f"TESSERA_CPU_ISA={os.environ['TESSERA_CPU_ISA']}"]
+    for name in ("TESSERA_CPU_ISA", "TESSERA_CPU_ACTIVATIONS"):
+        if os.environ.get(name):
+            cmd += ["-x", f"{name}={os.environ[name]}"]
     cmd += [str(args.tessera), "bench", "--model", str(args.model), "--batch", ",".join(map(str, batches)),
             "--prompt-len", str(prompt), "--gen-len", str(gen), "--json", str(json_path)]
     out = run(cmd, env, "tessera bench")
-    isa = re.search(r"cpu kernels: (\S+)", out)
-    args.tessera_isa = isa[1] if isa else "?"
+    isa = re.search(r"cpu kernels: (\S+) .*activations (\S+)", out)
+    args.tessera_isa = f"{isa[1]}, {isa[2]} activations" if isa else "?"
     results = json.loads(json_path.read_text())["results"]
     json_path.unlink()
     return results
