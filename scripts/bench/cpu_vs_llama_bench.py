@@ -245,6 +245,8 @@ def main() -> None:
     print(table)
     if args.write_doc:
         key = ("batched" if args.batched else "single") + " threads=" + ",".join(map(str, args.threads))
+        if os.environ.get("TESSERA_CPU_ACTIVATIONS", "f32") != "f32":
+            key += " activations=" + os.environ["TESSERA_CPU_ACTIVATIONS"]
         write_doc(table, key)
         print(f"written to {DOC}")
 
