@@ -145,7 +145,9 @@ def tessera_bench(args: argparse.Namespace, threads: int, batches: list[int], pr
 
 # ---------------------------------------------------------------------------------------------------------- report
 def header(args: argparse.Namespace, threads: str, llama_what: str) -> list[str]:
-    cmd = shlex.join([".venv/bin/python", "scripts/bench/cpu_vs_llama_bench.py", *args.argv])
+    env = [f"{name}={os.environ[name]}" for name in ("TESSERA_CPU_ISA", "TESSERA_CPU_ACTIVATIONS", "LLAMA_CPP_BIN")
+           if os.environ.get(name)]
+    cmd = shlex.join([*env, ".venv/bin/python", "scripts/bench/cpu_vs_llama_bench.py", *args.argv])
     return [
         f"Measured {datetime.date.today().isoformat()} on {lscpu_model()} ({cpu_flags()}; {os.cpu_count()} cores "
         f"visible); {threads} thread(s) for both engines; model `{args.model.name}`; Tessera kernels "
