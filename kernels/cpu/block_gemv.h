@@ -14,15 +14,17 @@
 
 namespace tessera::kernels::cpu::packed {
 
-inline constexpr int64_t kBlockGemvMaxRows = 8;  // rows of x per call
-
 bool cpu_has_f16c();
 // Q4_0, Q4_1, Q8_0, Q4_K and Q6_K: the formats the vector builds decode themselves.
 bool block_simd_supported(QuantFormat format);
 
-// y[i * y_stride + r] += sum_c x[i * k + c] * w(r, c) for i < m (1 <= m <= kBlockGemvMaxRows) and r < rows.
+// y[i * y_stride + r] += sum_c x[i * k + c] * w(r, c) for i < m (any m >= 1) and r < rows.
 // w holds `rows` rows of k elements in `format`, each quantized_bytes(format, k) bytes, one after the other;
 // x is [m, k] row-major. The vector builds require block_simd_supported(format).
+// Batch invariance: within one build, y[i, r] is computed by the same operations in the same order whatever m is
+// and wherever row i sits in x (the kernels tile rows of x and w to reuse each decoded weight across up to 8 rows of
+// x, but never change an output's summation), so a row's result does not depend on the rows that share the call.
+// The builds differ from each other in their summation order (scalar: 4 chains; AVX2 and AVX-512: 8 and 16 lanes).
 void block_gemv_scalar(QuantFormat format, const std::byte* w, int64_t rows, int64_t k, const float* x, int64_t m,
                        float* y, int64_t y_stride);
 void block_gemv_avx2(QuantFormat format, const std::byte* w, int64_t rows, int64_t k, const float* x, int64_t m,

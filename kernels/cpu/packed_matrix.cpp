@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <span>
 
 #include "kernels/base/error.h"
 #include "kernels/base/half.h"
 #include "kernels/cpu/block_gemv.h"
+#include "kernels/cpu/block_gemv_int8.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/packed_dot.h"
 #include "kernels/cpu/parallel_for.h"
@@ -133,8 +135,58 @@ std::string_view packed_isa_name(PackedIsa isa) {
   return "?";
 }
 
+PackedIsa parse_packed_isa(std::string_view name) {
+  for (PackedIsa isa : {PackedIsa::kScalar, PackedIsa::kAvx2, PackedIsa::kAvx512}) {
+    if (name == packed_isa_name(isa)) return isa;
+  }
+  fail("unknown CPU instruction set '", name, "' (expected scalar, avx2 or avx512)");
+}
+
+PackedIsa best_packed_isa() { return best_supported_isa(); }
+
+PackedIsa forced_packed_isa(const char* value) {
+  if (value == nullptr || *value == '\0') return best_supported_isa();
+  const PackedIsa isa = parse_packed_isa(value);
+  TESSERA_CHECK(isa <= best_supported_isa(), "TESSERA_CPU_ISA=", value, ": this CPU cannot run ",
+                packed_isa_name(isa), " (cpuid: the best it runs is ", packed_isa_name(best_supported_isa()), ")");
+  return isa;
+}
+
 PackedIsa set_packed_isa_limit(PackedIsa limit) { return isa_limit.exchange(limit); }
-PackedIsa packed_isa() { return std::min(isa_limit.load(), best_supported_isa()); }
+
+std::string_view activation_format_name(ActivationFormat format) {
+  return format == ActivationFormat::kInt8 ? "int8" : "f32";
+}
+
+ActivationFormat parse_activation_format(const char* value) {
+  if (value == nullptr || *value == '\0' || std::string_view(value) == "f32") return ActivationFormat::kF32;
+  if (std::string_view(value) == "int8") return ActivationFormat::kInt8;
+  fail("TESSERA_CPU_ACTIVATIONS='", value, "' (expected f32 or int8)");
+}
+
+namespace {
+// -1: not yet read from the environment.
+std::atomic<int> activation_override{-1};
+}  // namespace
+
+ActivationFormat set_activation_format(ActivationFormat format) {
+  const ActivationFormat previous = activation_format();
+  activation_override.store(static_cast<int>(format));
+  return previous;
+}
+
+ActivationFormat activation_format() {
+  const int value = activation_override.load();
+  if (value >= 0) return static_cast<ActivationFormat>(value);
+  static const ActivationFormat from_environment = parse_activation_format(std::getenv("TESSERA_CPU_ACTIVATIONS"));
+  return from_environment;
+}
+
+PackedIsa packed_isa() {
+  // Read once; a bad value throws here, and again on every call (a throwing static initialization is retried).
+  static const PackedIsa forced = forced_packed_isa(std::getenv("TESSERA_CPU_ISA"));
+  return std::min(isa_limit.load(), forced);
+}
 
 PackedMatrix::PackedMatrix(std::vector<float> w, int64_t rows, int64_t cols, WeightFormat format)
     : format_(format), rows_(rows), cols_(cols) {
@@ -252,11 +304,13 @@ void PackedMatrix::unpack_rows(int64_t row_begin, int64_t count, float* out) con
 
 void PackedMatrix::native_gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
   const PackedIsa isa = packed_isa();
+  const bool int8 = activation_format() == ActivationFormat::kInt8 && isa >= PackedIsa::kAvx2 && packed::cpu_has_f16c();
   for (const NativeSegment& s : native_) {
     const int64_t begin = std::max(row_begin, s.row_begin), end = std::min(row_end, s.row_end);
     if (begin >= end) continue;
-    block_gemv_for(s.format, isa)(s.format, s.bytes.data() + (begin - s.row_begin) * s.row_bytes, end - begin, cols_,
-                                  x, m, y + begin, rows_);
+    const BlockGemv gemv =
+        int8 && packed::block_int8_supported(s.format) ? packed::block_gemv_int8_avx2 : block_gemv_for(s.format, isa);
+    gemv(s.format, s.bytes.data() + (begin - s.row_begin) * s.row_bytes, end - begin, cols_, x, m, y + begin, rows_);
   }
 }
 
@@ -313,8 +367,11 @@ void PackedMatrix::matmul_transposed(const float* x, float* y, int64_t m, const 
     }
   }
   if (cols_ == 0) return;
-  if (m <= kPackedGemvMaxRows) {
-    parallel_for(rows_, gemv_min_rows(cols_ * m),
+  // native: the block kernels for every m (they tile the rows of x themselves), so that a row's result never depends
+  // on the batch it came in (block_gemv.h: batch invariance). The repacked formats switch to BLAS above
+  // kPackedGemvMaxRows rows.
+  if (format_ == WeightFormat::kNative || m <= kPackedGemvMaxRows) {
+    parallel_for(rows_, gemv_min_rows(cols_ * std::min<int64_t>(m, kPackedGemvMaxRows)),
                  [&](int64_t begin, int64_t end) { gemv_rows(x, y, m, begin, end); });
   } else {
     tiled_gemm(x, y, m);

@@ -11,10 +11,13 @@
 //   (0.5625 to 1.0625 bytes per weight for those) and decoded on the fly to the same f32 values the loader's
 //   dequantization gives: exact with respect to the file, only the f32 summation order differs from kF32.
 //
-// Few rows (m <= kPackedGemvMaxRows): a fused kernel reads each weight row once, widens it in registers and
-// takes its dot products with every row of x (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time;
-// a scalar loop otherwise), split over rows of w across parallel_for's threads. More rows (prefill): tiles of w are
-// widened to f32 and multiplied through BLAS, where the arithmetic, not the bytes, dominates.
+// kNative, any number of rows of x: the block kernels (block_gemv.h) decode each weight row once per group of rows of
+// x and take its dot products with all of them (AVX-512 or AVX2+FMA when the CPU has them, chosen at run time; a
+// scalar loop otherwise; the AVX2 build decodes into a buffer from 16 rows on), split over rows of w across
+// parallel_for's threads. The same arithmetic per output for every m, so a row's result does not depend on the batch
+// it shares a call with (batch invariance, bit for bit: tests/kernels/batch_invariance.h).
+// kBF16 / kQ8_0: few rows (m <= kPackedGemvMaxRows) take the fused dot products; more rows (prefill) widen tiles of w
+// to f32 and multiply them through BLAS, where the arithmetic, not the bytes, dominates (not batch invariant).
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -83,11 +86,30 @@ class PackedMatrix {
   std::vector<NativeSegment> native_;  // kNative, in row order
 };
 
-// Instruction sets of the packed kernels, in increasing order. The best one the CPU supports runs, up to a limit
-// that tests and benchmarks can lower (set_packed_isa_limit returns the previous limit).
+// Instruction sets of the packed kernels, in increasing order, chosen at run time from the CPU's flags (cpuid): the
+// best one the CPU supports runs, unless the environment variable TESSERA_CPU_ISA (scalar, avx2 or avx512) forces
+// one, and never above a limit that tests and benchmarks can lower (set_packed_isa_limit returns the previous one).
 enum class PackedIsa : uint8_t { kScalar, kAvx2, kAvx512 };
 std::string_view packed_isa_name(PackedIsa isa);  // "scalar", "avx2", "avx512"
+// Parses "scalar", "avx2", "avx512"; throws tessera::Error naming the bad value and the accepted ones.
+PackedIsa parse_packed_isa(std::string_view name);
+PackedIsa best_packed_isa();  // the best this CPU runs
+// What `value` (TESSERA_CPU_ISA's, null or empty when unset) asks for: best_packed_isa() when unset, else the ISA it
+// names; throws tessera::Error when the name is unknown or this CPU cannot run that ISA.
+PackedIsa forced_packed_isa(const char* value);
 PackedIsa set_packed_isa_limit(PackedIsa limit);
-PackedIsa packed_isa();  // what runs now: min(limit, best supported by this CPU)
+// What runs now: min(limit, forced_packed_isa(TESSERA_CPU_ISA)); throws (every call) when TESSERA_CPU_ISA is bad.
+PackedIsa packed_isa();
+
+// How the native format's products take x: f32 (the default, exact), or quantized to int8 per block of 32 with
+// integer block dot products (block_gemv_int8.h: lossy, opt-in, AVX2 and up, Q4_0 / Q4_1 / Q8_0 matrices; the other
+// formats and ISAs keep f32). TESSERA_CPU_ACTIVATIONS=f32|int8 sets it for the process; tests can override it
+// (set_activation_format returns the previous value).
+enum class ActivationFormat : uint8_t { kF32, kInt8 };
+std::string_view activation_format_name(ActivationFormat format);  // "f32", "int8"
+// Parses "f32" or "int8" (null or empty: f32); throws tessera::Error naming the bad value and the accepted ones.
+ActivationFormat parse_activation_format(const char* value);
+ActivationFormat set_activation_format(ActivationFormat format);
+ActivationFormat activation_format();  // throws (every call) when TESSERA_CPU_ACTIVATIONS is bad
 
 }  // namespace tessera::kernels::cpu

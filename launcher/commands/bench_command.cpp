@@ -2,10 +2,14 @@
 // batch size B it submits B requests of random prompt ids at once to the scheduler (continuous batching, EOS ignored)
 // and reports prefill and decode tokens/s, the decode step latency, and the bandwidth that latency implies for the
 // bytes a decode step must read (weights + KV cache, from the shapes): decode is memory-bound, so that number
-// against the memory's copy bandwidth says how close to the roofline the backend runs.
+// against the memory's copy bandwidth says how close to the roofline the backend runs. (The CPU kernels read each
+// weight from memory once per step at any batch size; at large batches a step is compute-bound and the column then
+// says how far below the memory roofline it runs, not that memory limits it.) On the CPU backend the third line
+// names the kernels' instruction set (cpuid, or TESSERA_CPU_ISA) and activation format (TESSERA_CPU_ACTIVATIONS).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "launcher/backends/backends.h"
 #include "launcher/commands/commands.h"
 #include "launcher/cpu_threads.h"
@@ -195,6 +200,17 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
               o.backend == "cpu" ? (", weights " + o.weight_dtype).c_str() : "", o.prompt_len, o.gen_len);
   std::printf("rank 0: weights %.1f MB, KV cache %.1f MB (%d blocks)\n", static_cast<double>(replica.weight_bytes()) / 1e6,
               static_cast<double>(replica.kv_cache_bytes()) / 1e6, replica.kv_blocks());
+  if (o.backend == "cpu") {
+    // The kernels' instruction set, from cpuid unless TESSERA_CPU_ISA forces one (validated at startup).
+    namespace k = kernels::cpu;
+    const char* forced = std::getenv("TESSERA_CPU_ISA");
+    std::printf("cpu kernels: %s (best on this CPU: %s%s%s), activations %s\n",
+                std::string(k::packed_isa_name(k::packed_isa())).c_str(),
+                std::string(k::packed_isa_name(k::best_packed_isa())).c_str(),
+                forced != nullptr && *forced != '\0' ? "; forced by TESSERA_CPU_ISA=" : "",
+                forced != nullptr ? forced : "",
+                std::string(k::activation_format_name(k::activation_format())).c_str());
+  }
   if (copy_gb_per_s > 0) std::printf("copy bandwidth (read + write): %.1f GB/s\n", copy_gb_per_s);
   std::printf("%6s %14s %14s %12s %14s %10s%s\n", "batch", "prefill tok/s", "decode tok/s", "step ms", "bytes/step",
               "GB/s", copy_gb_per_s > 0 ? "   roofline" : "");
@@ -230,6 +246,10 @@ int run_bench(const BenchOptions& o) {
       TESSERA_CHECK(o.prompt_len >= 1 && o.gen_len >= 1, "--prompt-len and --gen-len must be >= 1");
       TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");
       kernels::cpu::parse_weight_format(o.weight_dtype);
+      if (o.backend == "cpu") {  // a bad TESSERA_CPU_ISA / TESSERA_CPU_ACTIVATIONS fails here, on every rank at once
+        kernels::cpu::packed_isa();
+        kernels::cpu::activation_format();
+      }
       batches = parse_batches(o.batches);
       // Before the replica takes the memory; on rank 0's device (device 0 under the default binding).
       if (rank == 0 && o.measure_bandwidth) {

@@ -9,6 +9,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/parallel_for.h"
 
 namespace tessera::runtime {
 
@@ -96,14 +97,20 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
 
   const k::KvCacheView cache = cache_.layer(local_layer);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  for (const BatchSequence& s : batch.sequences) {
-    const int64_t row = s.token_begin;
-    const auto table_len = static_cast<int64_t>(s.block_table.size());
-    k::write_kv(cache, s.block_table.data(), table_len, s.start_position, s.token_count, key + row * qkv_width,
-                qkv_width, value + row * qkv_width, qkv_width);
-    k::attention(cache, s.block_table.data(), table_len, s.start_position, s.token_count, q + row * qkv_width,
-                 qkv_width, q_heads, scale, attn + row * q_heads * hd, q_heads * hd);
-  }
+  // Sequences are independent (own KV blocks, own rows): a batch of decode rows spreads over the kernel threads; each
+  // row's arithmetic is the same on whichever thread runs it.
+  const auto sequences = static_cast<int64_t>(batch.sequences.size());
+  k::parallel_for(sequences, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const BatchSequence& s = batch.sequences[static_cast<size_t>(i)];
+      const int64_t row = s.token_begin;
+      const auto table_len = static_cast<int64_t>(s.block_table.size());
+      k::write_kv(cache, s.block_table.data(), table_len, s.start_position, s.token_count, key + row * qkv_width,
+                  qkv_width, value + row * qkv_width, qkv_width);
+      k::attention(cache, s.block_table.data(), table_len, s.start_position, s.token_count, q + row * qkv_width,
+                   qkv_width, q_heads, scale, attn + row * q_heads * hd, q_heads * hd);
+    }
+  });
   // Row-parallel output projection: partial sums over this rank's heads, completed by the all-reduce.
   float* projected = projected_.data<float>();
   w.attn_output.matmul_transposed(attn, projected, tokens);

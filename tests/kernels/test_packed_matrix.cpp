@@ -149,6 +149,35 @@ TEST(PackedMatrix, ReportsTheInstructionSet) {
   EXPECT_EQ(packed_isa_name(PackedIsa::kAvx2), "avx2");
 }
 
+// TESSERA_CPU_ISA's values: unset runs the best the CPU has; a name forces that path; an unknown name, or an ISA this
+// CPU lacks, is an error that says so (never an illegal instruction later).
+TEST(PackedMatrix, TesseraCpuIsaForcesAPathOrSaysWhyNot) {
+  const PackedIsa best = best_packed_isa();
+  EXPECT_EQ(forced_packed_isa(nullptr), best);
+  EXPECT_EQ(forced_packed_isa(""), best);
+  EXPECT_EQ(forced_packed_isa("scalar"), PackedIsa::kScalar);
+  for (const PackedIsa isa : {PackedIsa::kAvx2, PackedIsa::kAvx512}) {
+    const std::string name(packed_isa_name(isa));
+    if (isa <= best) {
+      EXPECT_EQ(forced_packed_isa(name.c_str()), isa);
+    } else {
+      try {
+        forced_packed_isa(name.c_str());
+        ADD_FAILURE() << "forcing " << name << " on a CPU whose best is " << packed_isa_name(best) << " was accepted";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot run " + name), std::string::npos) << e.what();
+      }
+    }
+  }
+  try {
+    forced_packed_isa("avx3");
+    ADD_FAILURE() << "an unknown instruction set was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'avx3' (expected scalar, avx2 or avx512)"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_packed_isa("avx512"), PackedIsa::kAvx512);
+}
+
 TEST(PackedMatrix, EmptyShapes) {
   const PackedMatrix w(std::vector<float>{}, 0, 64, WeightFormat::kQ8_0);
   std::vector<float> x(64, 1.0f);

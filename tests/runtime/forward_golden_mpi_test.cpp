@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine/replica.h"
@@ -154,10 +155,15 @@ TEST(ForwardGolden, GreedyTokensAndLogitsMatchTransformers) {
   const parallel::Topology& topo = replica->topology();
   SCOPED_TRACE(topo.describe());
 
-  // The sampling rank checks the prefill logits of every case, in order.
+  // The sampling rank checks the prefill logits of every case, in order: a sequence's first sampled row is its
+  // prompt's last position (wherever its prefill started: the prefix cache may have held the shared chat prefix).
   size_t logits_case = 0;
+  std::set<uint64_t> sampled_before;
   replica->executor().set_logits_observer([&](const parallel::StepPlan& plan, const Tensor& logits) {
-    if (plan.sequences.empty() || plan.sequences[0].start_position != 0) return;
+    if (plan.sequences.empty() || !plan.sequences[0].sample ||
+        !sampled_before.insert(plan.sequences[0].sequence_id).second) {
+      return;
+    }
     ASSERT_LT(logits_case, cases.size());
     const GoldenCase& golden = cases[logits_case++];
     const float* row = logits.data<float>();

@@ -1,0 +1,28 @@
+#pragma once
+// Matrix products on ggml blocks with the activations quantized to 8 bits, as llama.cpp computes them: each block of
+// 32 values of a row of x becomes 32 int8 q = round(x / d), d = max|x| / 127 (llama.cpp's Q8_1), and each block dot
+// product is an integer one (AVX2 vpmaddubsw / vpmaddwd), scaled by the two blocks' scales:
+//   Q4_1: sum (dw qw + mw) (dx qx) = dw dx sum qw qx + mw dx sum qx      Q4_0: the same with mw = -8 dw
+//   Q8_0: dw dx sum qw qx
+// Lossy (the activation rounding: ~0.4% of a block's largest value), so it is opt-in: TESSERA_CPU_ACTIVATIONS=int8
+// (default f32). Where it pays: small batches, where the f32 kernels are bound by the instructions that widen the
+// weights (an integer block dot is about half of them); from ~16 rows of x on the f32 kernels' buffered path does
+// fewer operations per weight and multiply, so the flag is a decode-latency option, not a throughput one.
+// Batch invariant like the f32 kernels: a row's quantization and every output's sequence of operations depend on
+// nothing but that row and that weight row.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/dequant.h"
+
+namespace tessera::kernels::cpu::packed {
+
+// Q4_0, Q4_1 and Q8_0; the other formats keep f32 activations.
+bool block_int8_supported(QuantFormat format);
+
+// As block_gemv_avx2 (block_gemv.h), with x quantized per block of 32 inside the call. Requires AVX2 and
+// block_int8_supported(format).
+void block_gemv_int8_avx2(QuantFormat format, const std::byte* w, int64_t rows, int64_t k, const float* x, int64_t m,
+                          float* y, int64_t y_stride);
+
+}  // namespace tessera::kernels::cpu::packed

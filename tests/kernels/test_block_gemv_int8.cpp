@@ -1,0 +1,93 @@
+// The int8-activation products (block_gemv_int8.h, TESSERA_CPU_ACTIVATIONS=int8) against products in double of the
+// f32 x with dequantize()'s weights: within the bound the activation rounding allows (|x - d q| <= d / 2 per element,
+// d = the block's max|x| / 127), plus f32 rounding; and the measured error, as docs/PERFORMANCE.md states it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/base/error.h"
+#include "kernels/cpu/block_gemv.h"
+#include "kernels/cpu/block_gemv_int8.h"
+#include "kernels/cpu/dequant.h"
+#include "kernels/cpu/packed_dot.h"
+#include "kernels/cpu/packed_matrix.h"
+#include "kernels/cpu/parallel_for.h"
+#include "tests/kernels/batch_invariance.h"
+
+namespace tessera::kernels::cpu {
+namespace {
+
+TEST(BlockGemvInt8, ActivationFormatParsesAndRejects) {
+  EXPECT_EQ(parse_activation_format(nullptr), ActivationFormat::kF32);
+  EXPECT_EQ(parse_activation_format(""), ActivationFormat::kF32);
+  EXPECT_EQ(parse_activation_format("f32"), ActivationFormat::kF32);
+  EXPECT_EQ(parse_activation_format("int8"), ActivationFormat::kInt8);
+  EXPECT_EQ(activation_format_name(ActivationFormat::kInt8), "int8");
+  try {
+    parse_activation_format("int4");
+    ADD_FAILURE() << "int4 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'int4' (expected f32 or int8)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BlockGemvInt8, WithinTheActivationRoundingBound) {
+  if (best_packed_isa() < PackedIsa::kAvx2 || !packed::cpu_has_f16c()) GTEST_SKIP() << "needs AVX2 and F16C";
+  const ActivationFormat previous = set_activation_format(ActivationFormat::kInt8);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const QuantFormat format : {QuantFormat::kQ4_0, QuantFormat::kQ4_1, QuantFormat::kQ8_0}) {
+    SCOPED_TRACE(std::string(quant_format_name(format)));
+    EXPECT_TRUE(packed::block_int8_supported(format));
+    const int64_t rows = 37, cols = 576, m = 5;
+    std::vector<QuantizedRows> parts;
+    parts.push_back(batch_invariance::random_rows(format, rows, cols, 9));
+    std::vector<float> w(static_cast<size_t>(rows * cols));
+    dequantize(format, parts[0].bytes, rows * cols, w.data());
+    const PackedMatrix matrix(std::move(parts));
+    std::vector<float> x(static_cast<size_t>(m * cols)), y(static_cast<size_t>(m * rows));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * (i % 11 == 0 ? 6.0f : 1.0f);  // outliers, as in models
+    matrix.matmul_transposed(x.data(), y.data(), m);
+    double worst_relative = 0, sum_sq_error = 0, sum_sq_value = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0, bound = 0, magnitude = 0;
+        for (int64_t b = 0; b < cols / 32; ++b) {
+          double amax = 0;
+          for (int c = 0; c < 32; ++c) amax = std::max(amax, std::fabs(double{x[i * cols + b * 32 + c]}));
+          const double d = amax / 127;
+          for (int c = 0; c < 32; ++c) {
+            const double wv = w[r * cols + b * 32 + c], xv = x[i * cols + b * 32 + c];
+            exact += wv * xv;
+            bound += std::fabs(wv) * d / 2;
+            magnitude += std::fabs(wv * xv);
+          }
+        }
+        const double error = std::fabs(static_cast<double>(y[i * rows + r]) - exact);
+        ASSERT_LE(error, bound + 1e-5 * magnitude + 1e-6) << "x row " << i << ", output " << r;
+        worst_relative = std::max(worst_relative, error / magnitude);
+        sum_sq_error += error * error;
+        sum_sq_value += exact * exact;
+      }
+    }
+    std::printf("%s: int8 activations, error / sum|w x| <= %.2e, rms error / rms value %.2e\n",
+                std::string(quant_format_name(format)).c_str(), worst_relative,
+                std::sqrt(sum_sq_error / sum_sq_value));
+  }
+  set_activation_format(previous);
+}
+
+// The int8 path is batch invariant too (the same checks as the f32 kernels').
+TEST(BlockGemvInt8, RowsAreBitIdenticalAtBatch1_16_64) {
+  if (best_packed_isa() < PackedIsa::kAvx2 || !packed::cpu_has_f16c()) GTEST_SKIP() << "needs AVX2 and F16C";
+  const ActivationFormat previous = set_activation_format(ActivationFormat::kInt8);
+  batch_invariance::run(PackedIsa::kAvx2);
+  set_activation_format(previous);
+}
+
+}  // namespace
+}  // namespace tessera::kernels::cpu
