@@ -3,7 +3,8 @@
 GGUF file, the same cores, the same synthetic requests (streamed /v1/completions, distinct prompts of about
 --prompt-tokens tokens, --output-tokens tokens each with ignore_eos, greedy).
 
-For each server and each concurrency C it sends max(--min-requests, 2*C) requests with C in flight, and reports TTFT,
+For each server and each concurrency C it sends max(--min-requests, --requests-per-client * C) requests with C in
+flight, and reports TTFT,
 TPOT, ITL and end-to-end latency (mean, p50, p90, p99), request and output-token throughput. For Tessera it also
 reports, from /metrics, the leader's planning time and the HTTP threads' CPU time as a share of the step time.
 Writes RESULTS.json and, unless --no-plot, RESULTS.png (throughput and latency against concurrency).
@@ -220,6 +221,7 @@ def main():
     p.add_argument("--prompt-tokens", type=int, default=128)
     p.add_argument("--output-tokens", type=int, default=64)
     p.add_argument("--min-requests", type=int, default=8)
+    p.add_argument("--requests-per-client", type=int, default=2, help="requests per concurrency slot (default 2)")
     p.add_argument("--out", default="serve_bench")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--seed", type=int, default=0)
@@ -242,7 +244,7 @@ def main():
     results = {"model": os.path.basename(args.model), "cpu": cpu_name(), "prompt_tokens": args.prompt_tokens,
                "output_tokens": args.output_tokens, "load_average_start": os.getloadavg(), "servers": {}}
     for c in [int(x) for x in args.concurrency.split(",")]:
-        n = max(args.min_requests, 2 * c)
+        n = max(args.min_requests, args.requests_per_client * c)
         texts = prompts(n, args.prompt_tokens, args.seed + c)
         for kind in kinds:  # alternating servers within each concurrency: the machine's noise hits all alike
             server = start_server(kind, args, c, free_port())
