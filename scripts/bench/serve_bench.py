@@ -143,17 +143,28 @@ async def load(url, model, texts, concurrency, output_tokens):
         queue = list(texts)
         results = []
 
+        retries = [0]
+
         async def worker():
             while queue:
                 prompt = queue.pop()
-                results.append(await one_request(client, url, model, prompt, output_tokens))
+                for attempt in range(3):
+                    try:
+                        results.append(await one_request(client, url, model, prompt, output_tokens))
+                        break
+                    except (httpx.RemoteProtocolError, httpx.ConnectError):
+                        # A server that closed a keep-alive connection under us (llama-server does, after some
+                        # streams: ../shared/PEERS.md): counted, and the request sent again on a new connection.
+                        retries[0] += 1
+                        if attempt == 2:
+                            raise
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - start
     out_tokens = sum(r["tokens"] for r in results)
     return {
-        "requests": len(results), "wall_seconds": wall, "output_tokens": out_tokens,
+        "requests": len(results), "connection_retries": retries[0], "wall_seconds": wall, "output_tokens": out_tokens,
         "request_throughput": len(results) / wall, "output_token_throughput": out_tokens / wall,
         "ttft": summary([r["ttft"] for r in results if r["ttft"] is not None]),
         "tpot": summary([r["tpot"] for r in results if r["tpot"] is not None]),
