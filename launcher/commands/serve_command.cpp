@@ -125,6 +125,17 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   };
   signals.async_wait(on_signal);
 
+  // Whatever way this function leaves (an engine error included), the HTTP threads stop before the API and the
+  // signal handlers they use are destroyed; clients of failed requests get a moment to receive their error.
+  struct StopServerOnExit {
+    frontend::HttpServer& server;
+    LoadingGate& gate;
+    ~StopServerOnExit() {
+      server.stop(std::chrono::milliseconds(2000));
+      gate.install(nullptr);
+    }
+  } stop_server_on_exit{server, gate};
+
   gate.install(&api);
   status.set_state(runtime::EngineState::kReady);
   const parallel::Topology& topo = replica.topology();
@@ -141,7 +152,6 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   signals.cancel();
   drain_deadline.cancel();
   server.stop();
-  gate.install(nullptr);
   std::printf("tessera: server stopped\n");
   std::fflush(stdout);
   return 0;
