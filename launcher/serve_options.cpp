@@ -155,7 +155,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   TESSERA_CHECK(o.kv_cache_blocks >= 0, "--kv-cache-blocks must be >= 0, got ", o.kv_cache_blocks);
   TESSERA_CHECK(o.kv_cache_memory_fraction > 0 && o.kv_cache_memory_fraction <= 1,
                 "--kv-cache-memory-fraction must be in (0, 1], got ", o.kv_cache_memory_fraction);
-  if (!o.kv_cache_memory.empty()) parse_byte_size(o.kv_cache_memory, "--kv-cache-memory");
+  o.kv_cache_memory_bytes = o.kv_cache_memory.empty() ? 0 : parse_byte_size(o.kv_cache_memory, "--kv-cache-memory");
   kernels::cpu::parse_weight_format(o.weight_dtype);
 }
 

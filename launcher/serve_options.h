@@ -30,6 +30,7 @@ struct ServeOptions {
   int max_model_len = 0;          // 0: the model's context length
   int kv_block_size = 16;
   std::string kv_cache_memory;    // "2GiB", "512MiB", bytes; empty: a fraction of the available memory
+  uint64_t kv_cache_memory_bytes = 0;  // kv_cache_memory parsed by resolve_serve_options (0: unset)
   int64_t kv_cache_blocks = 0;
   double kv_cache_memory_fraction = 0.1;  // of the memory left after the weights (CPU: of the node, per rank share)
   bool no_prefix_caching = false;

@@ -63,7 +63,7 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   r.max_step_tokens = o.max_num_batched_tokens;
   r.prefix_caching = !o.no_prefix_caching;
   r.kv_cache.blocks = o.kv_cache_blocks;
-  if (!o.kv_cache_memory.empty()) r.kv_cache.memory_bytes = parse_byte_size(o.kv_cache_memory, "--kv-cache-memory");
+  r.kv_cache.memory_bytes = o.kv_cache_memory_bytes;
   r.kv_cache.memory_fraction = o.kv_cache_memory_fraction;
   r.kv_cache.ranks_on_node = local_ranks();
   return r;

@@ -70,7 +70,6 @@ void Engine::serve(RequestQueue& queue, EngineStatus& status, EngineObserver* ob
   TESSERA_CHECK(world_.rank() == 0, "the engine is driven by the leader (rank 0) only");
   // Tickets of the queue -> the scheduler's ids, for cancellation; entries leave when their request finishes.
   std::unordered_map<uint64_t, uint64_t> ids;
-  std::unordered_map<uint64_t, uint64_t> tickets;  // scheduler id -> ticket
   auto last_heartbeat = Clock::now();
   status.mark_progress();
   try {
@@ -80,18 +79,14 @@ void Engine::serve(RequestQueue& queue, EngineStatus& status, EngineObserver* ob
       for (auto& [ticket, request] : work.submitted) {
         auto user_finish = std::move(request.on_finish);
         const uint64_t t = ticket;
-        request.on_finish = [&ids, &tickets, t, user_finish](const GenerationResult& r) {
-          if (const auto it = ids.find(t); it != ids.end()) {
-            tickets.erase(it->second);
-            ids.erase(it);
-          }
+        request.on_finish = [&ids, t, user_finish](const GenerationResult& r) {
+          ids.erase(t);
           if (user_finish) user_finish(r);
         };
         auto finish = request.on_finish;
         try {
           const uint64_t id = scheduler_.submit(std::move(request));
           ids[t] = id;
-          tickets[id] = t;
         } catch (const Error& e) {
           // The frontend validates first; what is left (a prompt the cache can never hold) ends here.
           GenerationResult failed;

@@ -204,10 +204,7 @@ void CompletionJob::pump() {
           c.prompt_logprobs[static_cast<size_t>(e.position)] = e.logprobs;
         }
         break;
-      case StreamEvent::Kind::kFinish:
-        on_finish(c, e);
-        c.result.finish_reason = c.result.finish_reason.empty() ? "error" : c.result.finish_reason;
-        break;
+      case StreamEvent::Kind::kFinish: on_finish(c, e); break;
     }
   }
   bool all_done = true;

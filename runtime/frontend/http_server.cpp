@@ -16,7 +16,6 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <set>
 
 #include "kernels/base/error.h"
 

@@ -194,8 +194,8 @@ void OpenAiApi::generate(ApiKind kind, const HttpRequest& request, const std::sh
       prompts.push_back(std::move(p));
     }
   }
-  if (params.n * static_cast<int>(prompts.size()) > options_.limits.max_n * 4) {
-    bad_field("n", concat("n times the number of prompts is at most ", options_.limits.max_n * 4));
+  if (params.n * static_cast<int>(prompts.size()) > options_.limits.max_choices) {
+    bad_field("n", concat("n times the number of prompts is at most ", options_.limits.max_choices));
   }
   for (const PreparedPrompt& p : prompts) {
     const auto len = static_cast<int64_t>(p.ids.size());

@@ -14,7 +14,8 @@ namespace tessera::frontend {
 
 struct RequestLimits {
   int vocab_size = 0;          // token ids in prompts must be below it
-  int max_n = 16;              // choices per request
+  int max_n = 16;              // choices per prompt (n)
+  int max_choices = 64;        // choices per request: n times the number of prompts
   int max_prompts = 64;        // prompts in one /v1/completions request
   int max_messages = 1024;     // messages in one chat request
   int max_stop_strings = 16;
