@@ -1,32 +1,53 @@
 #include "launcher/replica_roles.h"
 
-#include <cstdio>
-#include <exception>
+#include <unistd.h>
 
-#include "parallel/mpi/mpi_session.h"
+#include <exception>
+#include <string>
 
 namespace tessera::launcher {
+namespace {
 
-int follow_leader(runtime::Replica& replica) {
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+}  // namespace
+
+void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, const std::exception& error) {
+  watchdog.fail(replica.engine().activity().snapshot().describe() + ": " + error.what());
+}
+
+std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::WatchdogOptions options,
+                                                       parallel::FailureHandler on_failure) {
+  return std::make_unique<parallel::RankWatchdog>(replica.world(), replica.topology(), host_name(),
+                                                  replica.engine().activity(), options, std::move(on_failure));
+}
+
+int follow_leader(runtime::Replica& replica, parallel::RankWatchdog& watchdog) {
   try {
     replica.engine().follow();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "tessera: error on rank %d: %s\n", replica.topology().rank(), e.what());
-    std::fflush(stderr);
-    parallel::MpiSession::abort_world(1);
+    fail_in_step(replica, watchdog, e);
   }
+  watchdog.stop();
   return 0;
 }
 
-int lead_replica(runtime::Replica& replica, const std::function<int()>& lead_work) {
+int lead_replica(runtime::Replica& replica, parallel::RankWatchdog& watchdog, const std::function<int()>& lead_work) {
   int code = 0;
   try {
     code = lead_work();
-  } catch (...) {
+  } catch (const std::exception& e) {
+    if (replica.engine().in_step()) fail_in_step(replica, watchdog, e);
     replica.engine().shutdown();
+    watchdog.stop();
     throw;
   }
   replica.engine().shutdown();
+  watchdog.stop();
   return code;
 }
 

@@ -1,19 +1,32 @@
 #pragma once
-// The two roles of a rank in a multi-rank command, shared by `generate` and `bench`:
+// The two roles of a rank in a multi-rank command, shared by `generate`, `bench` and `serve`:
 //  - followers execute the leader's step plans until it says shutdown;
-//  - the leader runs the command's work and always ends with a shutdown plan, also when the work throws, so that
-//    the followers leave their loop and the error is reported once, by the leader.
+//  - the leader runs the command's work and ends with a shutdown plan, also when the work throws outside a step,
+//    so that the followers leave their loop and the error is reported once, by the leader.
+// Both run under a rank watchdog (parallel/rank_watchdog.h): an error inside a step, where the other ranks may
+// be blocked in one of its collectives, goes to the watchdog, which ends every rank with one message.
+#include <exception>
 #include <functional>
+#include <memory>
 
+#include "parallel/rank_watchdog.h"
 #include "runtime/engine/replica.h"
 
 namespace tessera::launcher {
 
-// Followers. An error here ends the whole job with MPI_Abort (after printing the rank and the message): the leader
-// is waiting on this rank, and nothing else would wake it.
-int follow_leader(runtime::Replica& replica);
+// Collective over the replica's world: connects every rank's watchdog to the leader's and starts watching.
+// `on_failure` runs on the leader when the job is being ended (serve: /health and the in-flight requests).
+std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::WatchdogOptions options,
+                                                       parallel::FailureHandler on_failure = {});
 
-// The leader: returns lead_work's exit code, rethrows its error after the shutdown.
-int lead_replica(runtime::Replica& replica, const std::function<int()>& lead_work);
+// An error inside a step of this rank: the watchdog ends the job with a message saying which step and what.
+[[noreturn]] void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, const std::exception& error);
+
+// Followers. An error here goes to the watchdog (the leader may be waiting on this rank in a collective).
+int follow_leader(runtime::Replica& replica, parallel::RankWatchdog& watchdog);
+
+// The leader: returns lead_work's exit code, rethrows its error after the shutdown (or, for an error inside a
+// step, hands it to the watchdog, which ends the job).
+int lead_replica(runtime::Replica& replica, parallel::RankWatchdog& watchdog, const std::function<int()>& lead_work);
 
 }  // namespace tessera::launcher

@@ -58,6 +58,12 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("server", key("io_threads", K::kInt, "--io-threads", "HTTP I/O threads on rank 0", 1, 64));
   s.key("server", key("drain_timeout", K::kInt, "--drain-timeout",
                       "seconds a drain (SIGUSR1) lets in-flight requests finish", 0));
+  ConfigKey peer_timeout = key("peer_timeout", K::kFloat, "--peer-timeout",
+                               "seconds without a heartbeat after which a rank counts as failed and the job ends", 0);
+  peer_timeout.min_exclusive = true;
+  s.key("server", peer_timeout);
+  s.key("server", key("step_timeout", K::kFloat, "--step-timeout",
+                      "seconds one engine step may run before the job ends (0: no limit)", 0));
   s.section("scheduler", "tessera serve: batching and the KV cache");
   s.key("scheduler", key("max_num_seqs", K::kInt, "--max-num-seqs", "sequences in the running batch", 1));
   s.key("scheduler", key("max_num_batched_tokens", K::kInt, "--max-num-batched-tokens",
@@ -94,6 +100,10 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--io-threads", o.io_threads, "HTTP I/O threads on rank 0 (default 2)");
   cmd.add_option("--drain-timeout", o.drain_timeout_seconds,
                  "Seconds a drain (SIGUSR1) lets in-flight requests finish before they are ended (default 30)");
+  cmd.add_option("--peer-timeout", o.peer_timeout_seconds,
+                 "Seconds without a heartbeat from a rank (stopped, hung, cut off) before the job ends (default 5)");
+  cmd.add_option("--step-timeout", o.step_timeout_seconds,
+                 "Seconds one engine step may run before the job ends (default 60; 0: no limit)");
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Sequences in the running batch (default 64)");
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
                  "Tokens per engine step: decode tokens plus prefill chunks (default 512)");
@@ -122,6 +132,8 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     take(config, "server.max_queue", cmd, "--max-queue", o.max_queue);
     take(config, "server.io_threads", cmd, "--io-threads", o.io_threads);
     take(config, "server.drain_timeout", cmd, "--drain-timeout", o.drain_timeout_seconds);
+    take(config, "server.peer_timeout", cmd, "--peer-timeout", o.peer_timeout_seconds);
+    take(config, "server.step_timeout", cmd, "--step-timeout", o.step_timeout_seconds);
     take(config, "scheduler.max_num_seqs", cmd, "--max-num-seqs", o.max_num_seqs);
     take(config, "scheduler.max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens);
     take(config, "scheduler.max_model_len", cmd, "--max-model-len", o.max_model_len);
@@ -146,6 +158,10 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   TESSERA_CHECK(o.max_queue >= 1, "--max-queue must be >= 1, got ", o.max_queue);
   TESSERA_CHECK(o.io_threads >= 1 && o.io_threads <= 64, "--io-threads must be in [1, 64], got ", o.io_threads);
   TESSERA_CHECK(o.drain_timeout_seconds >= 0, "--drain-timeout must be >= 0, got ", o.drain_timeout_seconds);
+  TESSERA_CHECK(o.peer_timeout_seconds > 0 && o.peer_timeout_seconds <= 3600,
+                "--peer-timeout must be in (0, 3600] seconds, got ", o.peer_timeout_seconds);
+  TESSERA_CHECK(o.step_timeout_seconds >= 0 && o.step_timeout_seconds <= 86400,
+                "--step-timeout must be in [0, 86400] seconds, got ", o.step_timeout_seconds);
   TESSERA_CHECK(o.max_num_seqs >= 1, "--max-num-seqs must be >= 1, got ", o.max_num_seqs);
   TESSERA_CHECK(o.max_num_batched_tokens >= o.max_num_seqs, "--max-num-batched-tokens (", o.max_num_batched_tokens,
                 ") must be at least --max-num-seqs (", o.max_num_seqs, ")");

@@ -24,6 +24,8 @@ struct ServeOptions {
   int max_queue = 256;            // requests waiting for admission before 429
   int io_threads = 2;
   int drain_timeout_seconds = 30;
+  double peer_timeout_seconds = 5;   // the rank watchdog (parallel/rank_watchdog.h)
+  double step_timeout_seconds = 60;  // 0: no limit
   // scheduler:
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;

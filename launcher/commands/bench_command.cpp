@@ -268,8 +268,9 @@ int run_bench(const BenchOptions& o) {
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
     auto replica = runtime::Replica::create(ro);
-    if (rank != 0) return follow_leader(*replica);
-    return lead_replica(*replica, [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
+    auto watchdog = start_watchdog(*replica, parallel::WatchdogOptions{});
+    if (rank != 0) return follow_leader(*replica, *watchdog);
+    return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
   } catch (const parallel::CollectiveFailure& e) {
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

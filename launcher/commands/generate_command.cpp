@@ -94,8 +94,9 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
                     replica->max_sequence_length(), " (raise --max-seq-len)");
     });
     print_layout(*replica);
-    if (rank != 0) return follow_leader(*replica);
-    return lead_replica(*replica, [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
+    auto watchdog = start_watchdog(*replica, parallel::WatchdogOptions{});
+    if (rank != 0) return follow_leader(*replica, *watchdog);
+    return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
   } catch (const parallel::CollectiveFailure& e) {
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

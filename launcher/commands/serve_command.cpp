@@ -6,6 +6,11 @@
 // through the RequestQueue. Signals: SIGUSR1 drains (no new requests, in-flight ones finish up to --drain-timeout,
 // then every rank exits 0); SIGINT/SIGTERM stop now (in-flight requests end with an error). Followers ignore
 // them: the leader's shutdown plan ends them, so no rank leaves alone.
+//
+// Run-time failures (a rank killed, stopped, cut off, or throwing inside a step) are the rank watchdog's
+// (parallel/rank_watchdog.h): it ends every rank within peer_timeout / step_timeout, and on the leader it first
+// turns /health to 503 and ends every in-flight request with an error (InFlightRequests), because the engine
+// thread may be blocked for good in a collective with the failed rank.
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -16,6 +21,8 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <thread>
 
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
@@ -29,6 +36,7 @@
 #include "runtime/engine/replica.h"
 #include "runtime/frontend/api_error.h"
 #include "runtime/frontend/http_server.h"
+#include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_api.h"
 #include "runtime/frontend/server_metrics.h"
 #include "runtime/model/model_tokenizer.h"
@@ -69,8 +77,30 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   return r;
 }
 
+parallel::WatchdogOptions watchdog_options(const ServeOptions& o) {
+  parallel::WatchdogOptions w;
+  w.peer_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.peer_timeout_seconds * 1000));
+  w.step_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.step_timeout_seconds * 1000));
+  // A heartbeat every second, and at least three within the timeout, so that one late beat is not a failure.
+  w.heartbeat_interval = std::min(std::chrono::milliseconds(1000), w.peer_timeout / 3);
+  return w;
+}
+
+// The leader's part when the watchdog ends the job: /health says why, every client gets its error, and the I/O
+// threads get a moment to write them before the process exits.
+void fail_serving(const std::string& message, runtime::EngineStatus& status, frontend::InFlightRequests& in_flight) {
+  status.fail(message);
+  in_flight.fail_all("the engine failed: " + message);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  while (in_flight.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the last writes leave the socket buffers
+}
+
 int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer& server, LoadingGate& gate,
-         runtime::EngineStatus& status, frontend::ServerMetrics& metrics, const runtime::Tokenizer* tokenizer) {
+         runtime::EngineStatus& status, frontend::ServerMetrics& metrics, frontend::InFlightRequests& in_flight,
+         parallel::RankWatchdog& watchdog, const runtime::Tokenizer* tokenizer) {
   frontend::ServedModel model;
   model.name = o.served_model_name;
   model.tokenizer = tokenizer;
@@ -93,7 +123,7 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   model.created = std::time(nullptr);
 
   runtime::RequestQueue queue(static_cast<size_t>(o.max_queue));
-  frontend::OpenAiApi api(model, queue, status, metrics, frontend::ApiOptions{});
+  frontend::OpenAiApi api(model, queue, in_flight, status, metrics, frontend::ApiOptions{});
   std::atomic<bool> stop_now{false};
 
   auto& io = server.io_context();
@@ -118,6 +148,8 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
       std::fprintf(stderr, "tessera: signal %d: stopping now\n", signal_number);
       status.set_state(runtime::EngineState::kDraining);
       queue.close();
+      // At once, not through the engine thread: it may be stuck (mpirun sends SIGTERM when another rank died).
+      in_flight.fail_all("the server is stopping (signal " + std::to_string(signal_number) + ")");
       stop_now.store(true);
       queue.wake();
     }
@@ -146,7 +178,14 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
               model.max_model_len);
   std::fflush(stdout);
 
-  replica.engine().serve(queue, status, &metrics, stop_now);
+  try {
+    replica.engine().serve(queue, status, &metrics, stop_now);
+  } catch (const std::exception& e) {
+    // Inside a step the followers may be blocked in its collectives: the watchdog ends the job, while the API is
+    // still here to tell /health and the clients.
+    if (replica.engine().in_step()) fail_in_step(replica, watchdog, e);
+    throw;
+  }
 
   status.set_state(runtime::EngineState::kStopped);
   signals.cancel();
@@ -167,6 +206,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
   }
   std::signal(SIGPIPE, SIG_IGN);
   runtime::EngineStatus status;
+  frontend::InFlightRequests in_flight;
   LoadingGate gate;
   std::unique_ptr<frontend::ServerMetrics> metrics;
   std::unique_ptr<frontend::HttpServer> server;
@@ -189,10 +229,13 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     parallel::run_collectively(replica->world(), [&] {
       if (rank == 0) tokenizer = runtime::load_model_tokenizer_if_any(o.model);
     });
+    auto watchdog = start_watchdog(*replica, watchdog_options(o), [&](const std::string& message) {
+      fail_serving(message, status, in_flight);
+    });
     print_layout(*replica);
-    if (rank != 0) return follow_leader(*replica);
-    return lead_replica(*replica, [&] {
-      return lead(*replica, o, *server, gate, status, *metrics, tokenizer.get());
+    if (rank != 0) return follow_leader(*replica, *watchdog);
+    return lead_replica(*replica, *watchdog, [&] {
+      return lead(*replica, o, *server, gate, status, *metrics, in_flight, *watchdog, tokenizer.get());
     });
   } catch (const parallel::CollectiveFailure& e) {
     if (server) server->stop(std::chrono::milliseconds(0));

@@ -15,16 +15,29 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 Engine::Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size,
                SchedulerLimits limits)
-    : world_(world), executor_(executor), scheduler_(kv_blocks, block_size, limits) {}
+    : world_(world),
+      executor_(executor),
+      scheduler_(kv_blocks, block_size, limits),
+      faults_(FaultInjector::from_environment(world.rank())) {
+  activity_.set(parallel::Activity::kIdle);
+}
+
+bool Engine::in_step() const {
+  const auto a = activity_.snapshot().activity;
+  return a == parallel::Activity::kExecutingStep || a == parallel::Activity::kHeartbeat;
+}
 
 void Engine::step(EngineObserver* observer, Clock::time_point plan_started) {
   parallel::StepPlan plan = scheduler_.next_plan();
   plan.step_index = next_step_++;
   const auto execute_started = Clock::now();
   const double planning = std::chrono::duration<double>(execute_started - plan_started).count();
+  activity_.set(parallel::Activity::kExecutingStep, plan.step_index);
   parallel::broadcast_step_plan(world_, plan);
+  faults_.before_execute(plan);
   const std::vector<StepOutput> outputs = executor_.execute(plan);
   const auto executed = Clock::now();
+  activity_.set(parallel::Activity::kIdle);
   scheduler_.complete(plan, outputs);
   if (observer) {
     StepReport report;
@@ -61,8 +74,10 @@ void Engine::heartbeat() {
   parallel::StepPlan plan;
   plan.heartbeat = true;
   plan.step_index = next_step_++;
+  activity_.set(parallel::Activity::kHeartbeat, plan.step_index);
   parallel::broadcast_step_plan(world_, plan);
   world_.barrier();  // every follower answers
+  activity_.set(parallel::Activity::kIdle);
 }
 
 void Engine::serve(RequestQueue& queue, EngineStatus& status, EngineObserver* observer,
@@ -132,18 +147,26 @@ void Engine::shutdown() {
   plan.shutdown = true;
   plan.step_index = next_step_++;
   parallel::broadcast_step_plan(world_, plan);
+  activity_.set(parallel::Activity::kStopping);
 }
 
 void Engine::follow() {
   TESSERA_CHECK(world_.rank() != 0, "follow() runs on the followers only");
   for (;;) {
     parallel::StepPlan plan;
+    activity_.set(parallel::Activity::kWaitingForPlan);
     parallel::broadcast_step_plan(world_, plan);
-    if (plan.shutdown) return;
+    if (plan.shutdown) {
+      activity_.set(parallel::Activity::kStopping);
+      return;
+    }
     if (plan.heartbeat) {
+      activity_.set(parallel::Activity::kHeartbeat, plan.step_index);
       world_.barrier();
       continue;
     }
+    activity_.set(parallel::Activity::kExecutingStep, plan.step_index);
+    faults_.before_execute(plan);
     executor_.execute(plan);
   }
 }

@@ -4,15 +4,19 @@
 // loop on receiving plans until a plan says shutdown; between plans they wait without spinning a core.
 //
 // Threads: every method runs on the thread that owns MPI on its rank (the engine thread); other threads reach a
-// serving leader only through the RequestQueue and read its EngineStatus.
+// serving leader only through the RequestQueue and read its EngineStatus. What the engine thread is doing (its
+// activity) is published for the rank watchdog (parallel/rank_watchdog.h), which ends the job when a step or a
+// peer never finishes.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 
+#include "parallel/rank_activity.h"
 #include "parallel/step_plan.h"
 #include "runtime/engine/engine_observer.h"
 #include "runtime/engine/engine_status.h"
+#include "runtime/engine/fault_injection.h"
 #include "runtime/engine/request_queue.h"
 #include "runtime/engine/scheduler.h"
 #include "runtime/engine/stage_executor.h"
@@ -46,6 +50,12 @@ class Engine {
   // Followers: execute the leader's plans until shutdown.
   void follow();
 
+  // Any thread.
+  const parallel::RankActivity& activity() const { return activity_; }
+  // True while the engine thread is inside a step (or its last step threw): the other ranks may be blocked in a
+  // collective of that step, so only the watchdog can end them.
+  bool in_step() const;
+
  private:
   void step(EngineObserver* observer, std::chrono::steady_clock::time_point plan_started);
   void heartbeat();
@@ -54,6 +64,8 @@ class Engine {
   StageExecutor& executor_;
   Scheduler scheduler_;
   uint64_t next_step_ = 0;
+  parallel::RankActivity activity_;
+  FaultInjector faults_;
 };
 
 }  // namespace tessera::runtime

@@ -39,9 +39,10 @@ json bytes_of(const std::string& s) {
 
 CompletionJob::CompletionJob(ApiKind kind, std::string request_id, const ServedModel& model, GenerationParams params,
                              std::vector<PreparedPrompt> prompts, runtime::RequestQueue& queue,
-                             ServerMetrics& metrics, std::shared_ptr<Exchange> exchange, Clock::time_point arrived)
+                             InFlightRequests& in_flight, ServerMetrics& metrics, std::shared_ptr<Exchange> exchange,
+                             Clock::time_point arrived)
     : kind_(kind), id_(std::move(request_id)), model_(model), params_(std::move(params)), prompts_(std::move(prompts)),
-      queue_(queue), metrics_(metrics), exchange_(std::move(exchange)), arrived_(arrived), created_(std::time(nullptr)) {
+      queue_(queue), in_flight_(in_flight), metrics_(metrics), exchange_(std::move(exchange)), arrived_(arrived), created_(std::time(nullptr)) {
   const int n = params_.n;
   choices_.resize(prompts_.size() * static_cast<size_t>(n));
   for (size_t p = 0; p < prompts_.size(); ++p) {
@@ -132,6 +133,7 @@ void CompletionJob::start() {
     stream_->detach();
     throw ApiError(503, e.what(), "service_unavailable");
   }
+  in_flight_id_ = in_flight_.add(stream_, static_cast<int>(choices_.size()));
   std::weak_ptr<CompletionJob> weak = self;
   exchange_->on_disconnect([weak] {
     if (auto job = weak.lock()) job->cancel_all();
@@ -204,7 +206,11 @@ void CompletionJob::pump() {
           c.prompt_logprobs[static_cast<size_t>(e.position)] = e.logprobs;
         }
         break;
-      case StreamEvent::Kind::kFinish: on_finish(c, e); break;
+      case StreamEvent::Kind::kFinish:
+        // The first finish counts: a failure reported beside the engine (InFlightRequests) may follow the
+        // engine's own, or precede it.
+        if (c.result.finish_reason.empty()) on_finish(c, e);
+        break;
     }
   }
   bool all_done = true;
@@ -216,6 +222,7 @@ void CompletionJob::pump() {
   }
   if (all_done) {
     done_ = true;
+    in_flight_.remove(in_flight_id_);
     stream_->detach();  // releases the notifier's reference: the job ends with its last user
   }
 }

@@ -4,8 +4,9 @@
 //
 // Threads: built and started on the connection's strand; the engine thread only pushes into the job's
 // ResultStream, whose notifier posts pump() back onto the strand. Ownership: the stream's notifier keeps the job
-// alive until every choice has finished (the engine always finishes a request: completion, cancellation, error);
-// then the job detaches, and what is left is freed with the last reference.
+// alive until every choice has finished (the engine always finishes a request: completion, cancellation, error;
+// when the engine cannot, InFlightRequests fails it); then the job detaches, and what is left is freed with the
+// last reference.
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "runtime/engine/request_queue.h"
 #include "runtime/frontend/http_server.h"
+#include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_request.h"
 #include "runtime/frontend/result_stream.h"
 #include "runtime/frontend/served_model.h"
@@ -34,8 +36,9 @@ struct PreparedPrompt {
 class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
  public:
   CompletionJob(ApiKind kind, std::string request_id, const ServedModel& model, GenerationParams params,
-                std::vector<PreparedPrompt> prompts, runtime::RequestQueue& queue, ServerMetrics& metrics,
-                std::shared_ptr<Exchange> exchange, std::chrono::steady_clock::time_point arrived);
+                std::vector<PreparedPrompt> prompts, runtime::RequestQueue& queue, InFlightRequests& in_flight,
+                ServerMetrics& metrics, std::shared_ptr<Exchange> exchange,
+                std::chrono::steady_clock::time_point arrived);
   // Submits every choice to the engine and starts the response. Throws ApiError before anything was written
   // (429 queue full, 503 closed); then nothing stays submitted.
   void start();
@@ -89,6 +92,8 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   GenerationParams params_;
   std::vector<PreparedPrompt> prompts_;
   runtime::RequestQueue& queue_;
+  InFlightRequests& in_flight_;
+  uint64_t in_flight_id_ = 0;
   ServerMetrics& metrics_;
   std::shared_ptr<Exchange> exchange_;
   std::shared_ptr<ResultStream> stream_;

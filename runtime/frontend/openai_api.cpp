@@ -30,9 +30,9 @@ bool acceptable_request_id(const std::string& id) {
 
 }  // namespace
 
-OpenAiApi::OpenAiApi(ServedModel model, runtime::RequestQueue& queue, const runtime::EngineStatus& status,
-                     ServerMetrics& metrics, ApiOptions options)
-    : model_(std::move(model)), queue_(queue), status_(status), metrics_(metrics), options_(std::move(options)),
+OpenAiApi::OpenAiApi(ServedModel model, runtime::RequestQueue& queue, InFlightRequests& in_flight,
+                     const runtime::EngineStatus& status, ServerMetrics& metrics, ApiOptions options)
+    : model_(std::move(model)), queue_(queue), in_flight_(in_flight), status_(status), metrics_(metrics), options_(std::move(options)),
       id_prefix_(random_prefix()) {
   options_.limits.vocab_size = model_.vocab_size;
 }
@@ -219,7 +219,7 @@ void OpenAiApi::generate(ApiKind kind, const HttpRequest& request, const std::sh
   }
   check_serving();
   auto job = std::make_shared<CompletionJob>(kind, request_id, model_, std::move(params), std::move(prompts), queue_,
-                                             metrics_, exchange, arrived);
+                                             in_flight_, metrics_, exchange, arrived);
   job->start();
 }
 

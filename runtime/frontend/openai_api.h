@@ -12,6 +12,7 @@
 #include "runtime/engine/request_queue.h"
 #include "runtime/frontend/completion_job.h"
 #include "runtime/frontend/http_server.h"
+#include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_request.h"
 #include "runtime/frontend/served_model.h"
 #include "runtime/frontend/server_metrics.h"
@@ -27,8 +28,8 @@ struct ApiOptions {
 
 class OpenAiApi final : public HttpHandler {
  public:
-  OpenAiApi(ServedModel model, runtime::RequestQueue& queue, const runtime::EngineStatus& status,
-            ServerMetrics& metrics, ApiOptions options);
+  OpenAiApi(ServedModel model, runtime::RequestQueue& queue, InFlightRequests& in_flight,
+            const runtime::EngineStatus& status, ServerMetrics& metrics, ApiOptions options);
   void handle(HttpRequest request, std::shared_ptr<Exchange> exchange) override;
   const ServedModel& model() const { return model_; }
 
@@ -44,6 +45,7 @@ class OpenAiApi final : public HttpHandler {
 
   ServedModel model_;
   runtime::RequestQueue& queue_;
+  InFlightRequests& in_flight_;
   const runtime::EngineStatus& status_;
   ServerMetrics& metrics_;
   ApiOptions options_;

@@ -75,6 +75,18 @@ exec ip netns exec "$ns" unshare --uts sh -c "hostname $name; $*"
 """)
         os.chmod(self.agent, 0o755)
 
+    def reach_from_here(self):
+        """Gives the bridge an address of the test's subnet, so that this process (outside both hosts) can talk to
+        them, as a client on the same network would. Returns that address."""
+        here = self.addrs[0].rsplit(".", 1)[0] + ".254"
+        _ip("addr", "add", here + "/24", "dev", self.bridge)
+        return here
+
+    def cut_link(self, host):
+        """Cuts host `host` (0: A, 1: B) off the network, as a failed switch port or cable would: its veth goes down
+        on the bridge side, so nothing passes either way and no connection is told that it closed."""
+        _ip("link", "set", self.veth[host], "down")
+
     def on_host_a(self, argv):
         """argv run as a process of host A (its network and hostname)."""
         return ["ip", "netns", "exec", self.ns[0], "unshare", "--uts", "sh", "-c",

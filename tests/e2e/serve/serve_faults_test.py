@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Run-time rank failure on a real `tessera serve` under mpirun (tp=3: every step runs all-reduces across the three
+ranks, so a failed rank leaves the others blocked inside a collective), with streaming and non-streaming requests
+in flight. Each fault, one server each:
+  kill9-worker     SIGKILL of rank 2
+  sigstop-worker   SIGSTOP of rank 1 (the process lives, answers nothing)
+  leader-throws    an exception on the leader inside a step (TESSERA_TEST_FAULT, runtime/engine/fault_injection.h)
+  follower-throws  an exception on rank 2 inside a step
+  follower-hangs   rank 1's engine thread hangs inside a step while its process lives (the step timeout)
+Each must: end every rank within the target (10 s from the fault), give every in-flight client an explicit error
+(an error event then [DONE] in a stream, an HTTP error otherwise), turn /health away from 200 once known, print one
+message naming the failed rank, and exit non-zero. Prints the measured time per fault (docs/RELIABILITY.md).
+
+Usage: serve_faults_test.py TESSERA MODEL [FAULT ...]
+"""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from test_data import missing_file_exit_code  # noqa: E402
+from serve_harness import Checks, Server  # noqa: E402
+from fault_clients import HealthPoller, InFlightRequest, wait_gone  # noqa: E402
+
+TARGET_SECONDS = 10.0
+# (name, fault environment, signal to a rank (rank, signal) or None, server flags, what the message must say)
+FAULTS = {
+    "kill9-worker": (None, (2, signal.SIGKILL), [], r"rank 2 .*went away"),
+    "sigstop-worker": (None, (1, signal.SIGSTOP), [], r"rank 1 .*stopped answering"),
+    "leader-throws": ("throw:0:12", None, [], r"rank 0 .*failed: executing step \d+ .*injected fault"),
+    "follower-throws": ("throw:2:12", None, [], r"rank 2 .*failed: executing step \d+ .*injected fault"),
+    "follower-hangs": ("hang:1:12", None, ["--step-timeout", "4"], r"step \d+ has not finished .*rank 1"),
+}
+
+
+def rank_pids(server, np):
+    """World rank -> pid, from Open MPI's environment of each process."""
+    by_rank = {}
+    for pid in server.pids():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            by_rank[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+        except (OSError, KeyError, ValueError):
+            pass
+    return by_rank if len(by_rank) == np else None
+
+
+def run_fault(c, binary, model, name):
+    fault_env, fault_signal, flags, message_pattern = FAULTS[name]
+    env = {"TESSERA_TEST_FAULT": fault_env} if fault_env else {}
+    print(f"--- {name}")
+    with Server(binary, model, np=3, tp=3, extra=flags, env=env) as server:
+        ranks = None
+        for _ in range(50):
+            ranks = rank_pids(server, 3)
+            if ranks:
+                break
+            time.sleep(0.1)
+        if not c.check(ranks is not None, f"{name}: found the 3 ranks' processes"):
+            return
+        poller = HealthPoller("127.0.0.1", server.port)
+        poller.start()
+        clients = [InFlightRequest("127.0.0.1", server.port, stream=(i % 2 == 0)) for i in range(4)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.first_token.wait(timeout=120)
+        time.sleep(0.5)  # every request admitted and decoding
+        # The injected faults strike at the 12th step with work: tokens are flowing by then, so 12 is soon.
+        fault_at = time.time()
+        if fault_signal:
+            rank, sig = fault_signal
+            os.kill(ranks[rank], sig)
+        gone_after = wait_gone(list(ranks.values()), timeout=60)
+        try:
+            code = server.proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001
+            code = None
+        for client in clients:
+            client.join(timeout=30)
+        poller.stop()
+        if fault_signal and fault_signal[1] == signal.SIGSTOP:
+            try:
+                os.kill(ranks[fault_signal[0]], signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        output = server.output()
+        server.kill()
+        c.check(gone_after is not None and gone_after <= TARGET_SECONDS,
+                f"{name}: every rank is gone within {TARGET_SECONDS:.0f} s of the fault",
+                f"{gone_after if gone_after is not None else 'never (60 s)'}")
+        print(f"measured {name}: every rank gone {gone_after:.2f} s after the fault" if gone_after else "")
+        c.check(code not in (None, 0), f"{name}: mpirun exits non-zero", code)
+        outcomes = [(cl.stream, cl.outcome, cl.detail) for cl in clients]
+        c.check(all(o and (o == "error-event" or o.startswith("http-error")) for _, o, _ in outcomes),
+                f"{name}: every in-flight client got an explicit error", outcomes)
+        errors = [line for line in output.splitlines() if line.startswith("tessera: error")]
+        print("\n".join(errors))
+        c.check(len(errors) == 1 and re.search(message_pattern, errors[0]) is not None,
+                f"{name}: one message names the failed rank", errors)
+        # /health: never 200 again once the job knows (the leader marks itself failed before it ends anything).
+        first_bad, status = poller.first_unhealthy(fault_at)
+        c.check(first_bad is not None and not poller.healthy_after(first_bad),
+                f"{name}: /health turns away from 200 and stays so", (status, first_bad and first_bad - fault_at))
+        if name != "kill9-worker":  # after a SIGKILL mpirun may end the leader before it can answer at all
+            c.check(any(s == 503 for at, s in poller.samples if at > fault_at), f"{name}: /health answered 503")
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    binary, model = sys.argv[1], sys.argv[2]
+    if not os.path.exists(model):
+        return missing_file_exit_code(model)
+    names = sys.argv[3:] or list(FAULTS)
+    c = Checks()
+    for name in names:
+        run_fault(c, binary, model, name)
+    return c.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
