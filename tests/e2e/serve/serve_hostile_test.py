@@ -121,7 +121,7 @@ def main():
     if absent is not None:
         return absent
     c = Checks()
-    flags = ["--http-read-timeout", str(READ_TIMEOUT), "--http-idle-timeout", "20", "--max-stream-backlog",
+    flags = ["--http-read-timeout", str(READ_TIMEOUT), "--http-idle-timeout", "60", "--max-stream-backlog",
              f"{BACKLOG // 1024}KiB", "--max-messages", str(MAX_MESSAGES), "--max-n", str(MAX_N)]
     with Server(binary, model, extra=flags) as server:
         _, _, models = server.request("GET", "/v1/models")
@@ -201,22 +201,25 @@ def run_slow_reader(c, server, name):
     idle_usage = server.metric("kv_cache_usage_perc")
     tokens_before = server.metric("generation_tokens_total")
     baseline = rss_kib(pid)
-    max_tokens = 4000
+    max_tokens = 2000
+    prompts, n = 4, MAX_N
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(10)
     sock.connect(("127.0.0.1", server.port))
-    # Each event carries 20 alternatives per token (about 2 KB), so the backlog fills in a few hundred tokens.
-    body = json.dumps({"model": name, "messages": [{"role": "user", "content": "Count to ten thousand."}],
-                       "max_tokens": max_tokens, "ignore_eos": True, "stream": True, "logprobs": True,
-                       "top_logprobs": 20, "temperature": 0}).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    # 16 streamed choices, each event with 20 alternatives per token (about 2 KB): the kernel's socket buffers (the
+    # server's send buffer grows to a few MB) and then the backlog fill in a few hundred steps.
+    body = json.dumps({"model": name, "prompt": [f"Count to ten thousand, {i}:" for i in range(prompts)], "n": n,
+                       "max_tokens": max_tokens, "ignore_eos": True, "stream": True, "logprobs": 20,
+                       "temperature": 0}).encode()
+    max_tokens *= prompts * n
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     started = time.time()
     peak, running_seen, other = baseline, False, None
     with futures.ThreadPoolExecutor(1) as pool:
         other_future = None
-        deadline = started + 90
+        deadline = started + 150
         while time.time() < deadline:
             peak = max(peak, rss_kib(pid))
             running = server.metric("num_requests_running")
@@ -243,8 +246,9 @@ def run_slow_reader(c, server, name):
             other and other[0])
     c.check(peak - baseline < 100 * 1024, f"slow reader: rank-0 RSS bounded: baseline {baseline / 1024:.0f} MiB, "
                                           f"peak {peak / 1024:.0f} MiB (+{(peak - baseline) / 1024:.1f} MiB)")
-    print(f"FIGURES slow-reader: backlog limit {BACKLOG // 1024} KiB, tokens generated {generated:.0f}/{max_tokens}, "
-          f"cancelled after {cancelled_after:.1f} s, RSS baseline {baseline / 1024:.1f} MiB peak {peak / 1024:.1f} MiB")
+    print(f"FIGURES slow-reader: backlog limit {BACKLOG // 1024} KiB, {prompts} prompts x n={n} streamed, tokens "
+          f"generated {generated:.0f}/{max_tokens}, cancelled after {cancelled_after:.1f} s, {len(data)} bytes were "
+          f"still in the socket buffers, RSS baseline {baseline / 1024:.1f} MiB peak {peak / 1024:.1f} MiB")
 
 
 if __name__ == "__main__":
