@@ -6,6 +6,7 @@ find_package(yaml-cpp REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(Boost 1.74 REQUIRED)           # Asio and Beast are header-only
 find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(OpenSSL 1.1.1 REQUIRED)        # HTTPS of `tessera serve` (boost::asio::ssl)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 # OpenBLAS's pthread build: its own thread pool, f32 GEMMs for the CPU backend.

@@ -64,6 +64,21 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("server", peer_timeout);
   s.key("server", key("step_timeout", K::kFloat, "--step-timeout",
                       "seconds one engine step may run before the job ends (0: no limit)", 0));
+  s.key("server", key("tls_cert_file", K::kPath, "--tls-cert-file",
+                      "PEM certificate (optionally followed by its chain): HTTPS, with tls_key_file"));
+  s.key("server", key("tls_key_file", K::kPath, "--tls-key-file",
+                      "PEM private key of the certificate (unencrypted): HTTPS, with tls_cert_file"));
+  s.key("server", key("http_read_timeout", K::kInt, "--http-read-timeout",
+                      "seconds to receive a whole request once its first byte came (and a TLS handshake); then 408",
+                      1, 3600));
+  s.key("server", key("http_idle_timeout", K::kInt, "--http-idle-timeout",
+                      "seconds a connection may wait without a request, or a client read nothing of a response", 1,
+                      86400));
+  s.key("server", key("max_stream_backlog", K::kString, "--max-stream-backlog",
+                      "unread bytes of a streamed response before its client is cut off and its request cancelled, "
+                      "e.g. 4MiB"));
+  s.key("server", key("max_messages", K::kInt, "--max-messages", "messages in one chat request; more: 400", 1));
+  s.key("server", key("max_n", K::kInt, "--max-n", "choices per prompt (n); more: 400", 1, 64));
   s.section("scheduler", "tessera serve: batching and the KV cache");
   s.key("scheduler", key("max_num_seqs", K::kInt, "--max-num-seqs", "sequences in the running batch", 1));
   s.key("scheduler", key("max_num_batched_tokens", K::kInt, "--max-num-batched-tokens",
@@ -104,6 +119,18 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "Seconds without a heartbeat from a rank (stopped, hung, cut off) before the job ends (default 5)");
   cmd.add_option("--step-timeout", o.step_timeout_seconds,
                  "Seconds one engine step may run before the job ends (default 60; 0: no limit)");
+  cmd.add_option("--tls-cert-file", o.tls_cert_file,
+                 "HTTPS: PEM certificate, optionally followed by its chain (with --tls-key-file)");
+  cmd.add_option("--tls-key-file", o.tls_key_file, "HTTPS: PEM private key, unencrypted (with --tls-cert-file)");
+  cmd.add_option("--http-read-timeout", o.http_read_timeout_seconds,
+                 "Seconds to receive a whole request once its first byte came, and a TLS handshake (default 30)");
+  cmd.add_option("--http-idle-timeout", o.http_idle_timeout_seconds,
+                 "Seconds a connection may wait without a request, or a client read nothing of a response "
+                 "(default 120)");
+  cmd.add_option("--max-stream-backlog", o.max_stream_backlog,
+                 "Unread bytes of a streamed response before its client is cut off (default 4MiB)");
+  cmd.add_option("--max-messages", o.max_messages, "Messages in one chat request (default 1024)");
+  cmd.add_option("--max-n", o.max_n, "Choices per prompt, n (default 16, at most 64)");
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Sequences in the running batch (default 64)");
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
                  "Tokens per engine step: decode tokens plus prefill chunks (default 512)");
@@ -134,6 +161,13 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     take(config, "server.drain_timeout", cmd, "--drain-timeout", o.drain_timeout_seconds);
     take(config, "server.peer_timeout", cmd, "--peer-timeout", o.peer_timeout_seconds);
     take(config, "server.step_timeout", cmd, "--step-timeout", o.step_timeout_seconds);
+    take(config, "server.tls_cert_file", cmd, "--tls-cert-file", o.tls_cert_file);
+    take(config, "server.tls_key_file", cmd, "--tls-key-file", o.tls_key_file);
+    take(config, "server.http_read_timeout", cmd, "--http-read-timeout", o.http_read_timeout_seconds);
+    take(config, "server.http_idle_timeout", cmd, "--http-idle-timeout", o.http_idle_timeout_seconds);
+    take(config, "server.max_stream_backlog", cmd, "--max-stream-backlog", o.max_stream_backlog);
+    take(config, "server.max_messages", cmd, "--max-messages", o.max_messages);
+    take(config, "server.max_n", cmd, "--max-n", o.max_n);
     take(config, "scheduler.max_num_seqs", cmd, "--max-num-seqs", o.max_num_seqs);
     take(config, "scheduler.max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens);
     take(config, "scheduler.max_model_len", cmd, "--max-model-len", o.max_model_len);
@@ -162,6 +196,20 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
                 "--peer-timeout must be in (0, 3600] seconds, got ", o.peer_timeout_seconds);
   TESSERA_CHECK(o.step_timeout_seconds >= 0 && o.step_timeout_seconds <= 86400,
                 "--step-timeout must be in [0, 86400] seconds, got ", o.step_timeout_seconds);
+  o.tls_cert_file = expand_home(o.tls_cert_file);
+  o.tls_key_file = expand_home(o.tls_key_file);
+  TESSERA_CHECK(o.tls_cert_file.empty() == o.tls_key_file.empty(),
+                "--tls-cert-file and --tls-key-file go together: give both (HTTPS) or neither (plain HTTP); got only ",
+                o.tls_cert_file.empty() ? "--tls-key-file" : "--tls-cert-file");
+  TESSERA_CHECK(o.http_read_timeout_seconds >= 1 && o.http_read_timeout_seconds <= 3600,
+                "--http-read-timeout must be in [1, 3600] seconds, got ", o.http_read_timeout_seconds);
+  TESSERA_CHECK(o.http_idle_timeout_seconds >= 1 && o.http_idle_timeout_seconds <= 86400,
+                "--http-idle-timeout must be in [1, 86400] seconds, got ", o.http_idle_timeout_seconds);
+  o.max_stream_backlog_bytes = parse_byte_size(o.max_stream_backlog, "--max-stream-backlog");
+  TESSERA_CHECK(o.max_stream_backlog_bytes >= 4096, "--max-stream-backlog must be at least 4KiB, got '",
+                o.max_stream_backlog, "'");
+  TESSERA_CHECK(o.max_messages >= 1, "--max-messages must be >= 1, got ", o.max_messages);
+  TESSERA_CHECK(o.max_n >= 1 && o.max_n <= 64, "--max-n must be in [1, 64], got ", o.max_n);
   TESSERA_CHECK(o.max_num_seqs >= 1, "--max-num-seqs must be >= 1, got ", o.max_num_seqs);
   TESSERA_CHECK(o.max_num_batched_tokens >= o.max_num_seqs, "--max-num-batched-tokens (", o.max_num_batched_tokens,
                 ") must be at least --max-num-seqs (", o.max_num_seqs, ")");

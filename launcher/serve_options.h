@@ -26,6 +26,14 @@ struct ServeOptions {
   int drain_timeout_seconds = 30;
   double peer_timeout_seconds = 5;   // the rank watchdog (parallel/rank_watchdog.h)
   double step_timeout_seconds = 60;  // 0: no limit
+  std::string tls_cert_file;      // PEM certificate (and chain); with tls_key_file: HTTPS
+  std::string tls_key_file;       // PEM private key, unencrypted
+  int http_read_timeout_seconds = 30;   // a whole request (or a TLS handshake) once its first byte came
+  int http_idle_timeout_seconds = 120;  // a connection without a request; a response the client does not read
+  std::string max_stream_backlog = "4MiB";  // unread bytes of a stream before its client is cut off
+  uint64_t max_stream_backlog_bytes = 0;    // parsed by resolve_serve_options
+  int max_messages = 1024;        // messages in one chat request
+  int max_n = 16;                 // choices per prompt (n)
   // scheduler:
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;

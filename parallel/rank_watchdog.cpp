@@ -117,11 +117,18 @@ void RankWatchdog::run() {
   auto last_sent = Clock::time_point{};
   const auto on_message = [&](int peer, const ControlMessage& m) {
     PeerState& p = peers_[static_cast<size_t>(peer)];
-    p.last_heard = Clock::now();
-    p.activity = m.activity;
+    {
+      std::lock_guard lock(peers_mutex_);
+      p.last_heard = Clock::now();
+      p.activity = m.activity;
+    }
     switch (m.kind) {
       case ControlMessage::Kind::kHeartbeat: break;
-      case ControlMessage::Kind::kGoodbye: p.said_goodbye = true; break;
+      case ControlMessage::Kind::kGoodbye: {
+        std::lock_guard lock(peers_mutex_);
+        p.said_goodbye = true;
+        break;
+      }
       case ControlMessage::Kind::kFailure:
         if (leader) end_job(describe_rank(peer) + " failed: " + m.text);
         break;
@@ -136,7 +143,7 @@ void RankWatchdog::run() {
     if (p.said_goodbye || stopping_.load()) return;
     if (leader) {
       end_job(describe_rank(peer) + " went away (its control connection closed: the process ended or was killed) "
-              "while " + p.activity.describe());
+              "after its last heartbeat said: " + p.activity.describe());
     }
     // Every follower loses the leader at once; one of them says so (the leader, if it could, already did).
     exit_follower("lost the leader, " + describe_rank(0) + ": its control connection closed", topology_.rank() == 1);
@@ -163,6 +170,19 @@ void RankWatchdog::run() {
   }
 }
 
+std::string RankWatchdog::silent_peers(std::chrono::milliseconds threshold) const {
+  const auto now = Clock::now();
+  std::lock_guard lock(peers_mutex_);
+  std::ostringstream out;
+  for (int r = 1; r < topology_.world_size(); ++r) {
+    const PeerState& p = peers_[static_cast<size_t>(r)];
+    const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard);
+    if (p.said_goodbye || quiet <= threshold) continue;
+    out << (out.tellp() > 0 ? "; " : "") << describe_rank(r) << ": " << seconds_text(quiet);
+  }
+  return out.str();
+}
+
 void RankWatchdog::watch_followers(Clock::time_point now) {
   std::vector<int> silent;
   for (int r = 1; r < topology_.world_size(); ++r) {
@@ -176,7 +196,7 @@ void RankWatchdog::watch_followers(Clock::time_point now) {
       const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard);
       message << (i ? "; " : "") << describe_rank(silent[i]) << " stopped answering: nothing heard from it for "
               << seconds_text(quiet) << " (peer timeout " << seconds_text(options_.peer_timeout)
-              << "; stopped, hung or cut off); last it was " << p.activity.describe();
+              << "; stopped, hung or cut off); its last heartbeat said: " << p.activity.describe();
     }
     end_job(message.str());
   }

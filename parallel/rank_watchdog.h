@@ -26,6 +26,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,10 @@ class RankWatchdog {
 
   // "rank 4 (stage 1, tp_rank 1 of tp=3 pp=2) on host node-b"
   std::string describe_rank(int rank) const;
+  // Leader, any thread: the ranks not heard from for longer than `threshold` ("rank 3 (...) on host b: 3.1 s; ..."),
+  // empty when none. For the last words of a leader that is being stopped from outside (mpirun sends SIGTERM when
+  // it lost a host) before its own deadline fired.
+  std::string silent_peers(std::chrono::milliseconds threshold) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -91,6 +96,7 @@ class RankWatchdog {
   WatchdogOptions options_;
   FailureHandler on_failure_;
   std::unique_ptr<ControlChannel> channel_;
+  mutable std::mutex peers_mutex_;  // the watchdog thread writes; silent_peers reads from others
   std::vector<PeerState> peers_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failing_{false};

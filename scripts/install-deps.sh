@@ -25,7 +25,7 @@ done
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git unzip
   openmpi-bin libopenmpi-dev libucx-dev ucx-utils
-  libboost-dev libboost-system-dev
+  libboost-dev libboost-system-dev libssl-dev openssl
   libyaml-cpp-dev nlohmann-json3-dev libopenblas-dev libpcre2-dev
   libgtest-dev libgmock-dev prometheus-cpp-dev libcli11-dev
   clang-14 libclang-rt-14-dev

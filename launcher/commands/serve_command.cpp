@@ -101,6 +101,8 @@ void fail_serving(const std::string& message, runtime::EngineStatus& status, fro
 int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer& server, LoadingGate& gate,
          runtime::EngineStatus& status, frontend::ServerMetrics& metrics, frontend::InFlightRequests& in_flight,
          parallel::RankWatchdog& watchdog, const runtime::Tokenizer* tokenizer) {
+  // A heartbeat is due every second: two missed ones are worth naming when the job is stopped from outside.
+  const auto silence_worth_naming = std::chrono::milliseconds(2000);
   frontend::ServedModel model;
   model.name = o.served_model_name;
   model.tokenizer = tokenizer;
@@ -123,7 +125,10 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   model.created = std::time(nullptr);
 
   runtime::RequestQueue queue(static_cast<size_t>(o.max_queue));
-  frontend::OpenAiApi api(model, queue, in_flight, status, metrics, frontend::ApiOptions{});
+  frontend::ApiOptions api_options;
+  api_options.limits.max_messages = o.max_messages;
+  api_options.limits.max_n = o.max_n;
+  frontend::OpenAiApi api(model, queue, in_flight, status, metrics, api_options);
   std::atomic<bool> stop_now{false};
 
   auto& io = server.io_context();
@@ -145,7 +150,9 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
         queue.wake();
       });
     } else if (signal_number != SIGUSR1) {
-      std::fprintf(stderr, "tessera: signal %d: stopping now\n", signal_number);
+      const std::string silent = watchdog.silent_peers(silence_worth_naming);
+      std::fprintf(stderr, "tessera: signal %d: stopping now%s%s\n", signal_number,
+                   silent.empty() ? "" : "; ranks not heard from (stopped, hung or cut off): ", silent.c_str());
       status.set_state(runtime::EngineState::kDraining);
       queue.close();
       // At once, not through the engine thread: it may be stuck (mpirun sends SIGTERM when another rank died).
@@ -171,11 +178,11 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   gate.install(&api);
   status.set_state(runtime::EngineState::kReady);
   const parallel::Topology& topo = replica.topology();
-  std::printf("tessera: serving '%s' at http://%s:%d/v1 (%d ranks, tp=%d pp=%d; KV cache %lld tokens in %d blocks "
+  std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, tp=%d pp=%d; KV cache %lld tokens in %d blocks "
               "of %d; max model len %d)\n",
-              model.name.c_str(), o.host.c_str(), server.port(), topo.world_size(), topo.tp(), topo.pp(),
-              static_cast<long long>(model.kv_blocks) * o.kv_block_size, replica.kv_blocks(), o.kv_block_size,
-              model.max_model_len);
+              model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(), topo.tp(),
+              topo.pp(), static_cast<long long>(model.kv_blocks) * o.kv_block_size, replica.kv_blocks(),
+              o.kv_block_size, model.max_model_len);
   std::fflush(stdout);
 
   try {
@@ -221,7 +228,13 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     parallel::run_collectively(*world, [&] {
       if (rank != 0) return;
       metrics = std::make_unique<frontend::ServerMetrics>(o.served_model_name);
-      server = std::make_unique<frontend::HttpServer>(o.host, o.port, gate, frontend::HttpLimits{}, o.io_threads);
+      frontend::HttpLimits limits;
+      limits.read_timeout = std::chrono::seconds(o.http_read_timeout_seconds);
+      limits.idle_timeout = std::chrono::seconds(o.http_idle_timeout_seconds);
+      limits.max_stream_backlog = o.max_stream_backlog_bytes;
+      // The certificate and key are read here, on rank 0 only: a bad file fails every rank together.
+      server = std::make_unique<frontend::HttpServer>(o.host, o.port, gate, limits, o.io_threads,
+                                                      frontend::TlsFiles{o.tls_cert_file, o.tls_key_file});
       server->start([m = metrics.get()] { m->add_frontend_thread(static_cast<int>(::syscall(SYS_gettid))); });
     });
     auto replica = runtime::Replica::create(replica_options(o));

@@ -18,9 +18,7 @@ Engine::Engine(parallel::Communicator& world, StageExecutor& executor, int kv_bl
     : world_(world),
       executor_(executor),
       scheduler_(kv_blocks, block_size, limits),
-      faults_(FaultInjector::from_environment(world.rank())) {
-  activity_.set(parallel::Activity::kIdle);
-}
+      faults_(FaultInjector::from_environment(world.rank())) {}
 
 bool Engine::in_step() const {
   const auto a = activity_.snapshot().activity;

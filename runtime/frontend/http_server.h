@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP/1.1 server of the frontend (Boost.Beast over Asio): accepts on rank 0, reads requests with size and time
 // limits, keeps connections alive, and hands each request to an HttpHandler. Runs on its own I/O threads: nothing
-// here touches MPI or the engine.
+// here touches MPI or the engine. Optionally HTTPS (TLS 1.2 and 1.3 over OpenSSL): the same connection logic runs
+// over either stream; a plain-HTTP client on a TLS port gets a 400 in plain text and is closed.
 //
 // An Exchange is one request and its response. Its methods must be called on the exchange's executor (the
 // connection's strand): from the handler itself, or from work posted there (what the engine produced arrives
@@ -33,11 +34,23 @@ struct HttpRequest {
 };
 
 struct HttpLimits {
-  size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 8 * 1024 * 1024;
-  std::chrono::seconds read_timeout{30};      // to receive a whole request once its first byte came
-  std::chrono::seconds idle_timeout{120};     // a keep-alive connection without a request
+  size_t max_header_bytes = 16 * 1024;   // beyond it: 431 and close
+  size_t max_body_bytes = 8 * 1024 * 1024;  // beyond it: 413 and close
+  // To receive a whole request once its first byte came (headers and body; a slow sender gets 408 and is closed),
+  // and to finish a TLS handshake.
+  std::chrono::seconds read_timeout{30};
+  // A connection without a request (new or kept alive) is closed after it; so is one whose client has read none of
+  // a response for that long.
+  std::chrono::seconds idle_timeout{120};
   size_t max_stream_backlog = 4 * 1024 * 1024;  // bytes a slow reader may leave unread before it is cut off
+};
+
+// HTTPS: PEM files (the certificate may be followed by its chain; the key must not be encrypted). Both empty:
+// plain HTTP.
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
 };
 
 class Exchange {
@@ -62,10 +75,14 @@ class HttpHandler {
 
 class HttpServer {
  public:
-  // Binds host:port (throws tessera::Error naming them when it cannot). port 0 picks a free port.
-  HttpServer(const std::string& host, int port, HttpHandler& handler, HttpLimits limits, int io_threads);
+  // Binds host:port (throws tessera::Error naming them when it cannot). port 0 picks a free port. With TLS files,
+  // loads them first (throws tessera::Error naming the file that is missing, unreadable or invalid).
+  HttpServer(const std::string& host, int port, HttpHandler& handler, HttpLimits limits, int io_threads,
+             const TlsFiles& tls = {});
   ~HttpServer();
   int port() const { return port_; }
+  bool tls() const { return tls_; }
+  const char* scheme() const { return tls_ ? "https" : "http"; }
   // Starts accepting on the I/O threads; on_thread_start runs first on each of them (metrics record their ids).
   void start(const std::function<void()>& on_thread_start = {});
   // Stops accepting, lets exchanges in progress finish for up to `grace`, closes every connection and joins the
@@ -80,6 +97,7 @@ class HttpServer {
   std::vector<std::thread> threads_;
   int threads_wanted_;
   int port_ = 0;
+  bool tls_ = false;
 };
 
 }  // namespace tessera::frontend

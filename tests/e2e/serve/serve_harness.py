@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -28,9 +29,12 @@ def mpirun(np):
 
 
 class Server:
-    def __init__(self, binary, model, np=1, tp=1, pp=1, extra=(), ready_timeout=180, env=None, watch_loading=False):
+    def __init__(self, binary, model, np=1, tp=1, pp=1, extra=(), ready_timeout=180, env=None, watch_loading=False,
+                 ca_file=None):
+        """ca_file: the server speaks HTTPS (extra names its --tls-cert-file/--tls-key-file); trust this CA."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.cmd = mpirun(np) + [binary, "serve", "--model", model, "--tp", str(tp), "--pp", str(pp),
                                  "--port", str(self.port), *extra]
         self.lines = []
@@ -69,7 +73,7 @@ class Server:
 
     def health(self):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=5, context=self.ssl_context) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
@@ -83,7 +87,7 @@ class Server:
         if data is not None and "Content-Type" not in (headers or {}):
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
                 status, hdrs, raw = r.status, dict(r.headers), r.read().decode()
         except urllib.error.HTTPError as e:
             status, hdrs, raw = e.code, dict(e.headers), e.read().decode()

@@ -56,7 +56,7 @@ def main():
     with TwoHosts(slots=3) as hosts:
         hosts.reach_from_here()
         server_host = hosts.addrs[0]
-        flags = hosts.mpi_flags() + ["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"] + os.environ.get("EXTRA_MPI", "").split()
+        flags = hosts.mpi_flags() + ["--mca", "pml", "ob1", "--mca", "btl", "tcp,self"]
         env = dict(os.environ, TESSERA_BIN=binary, TESSERA_MPIRUN_ARGS=" ".join(flags))
         argv = hosts.on_host_a(["bash", os.path.join(source, "cluster", "mpirun-hostfile.sh"), hosts.hostfile, "6",
                                 "serve", "--model", model, "--tp", "3", "--pp", "2", "--host", server_host,
@@ -108,8 +108,13 @@ def main():
             outcomes = [(cl.stream, cl.outcome, cl.detail) for cl in clients]
             c.check(all(o and (o == "error-event" or o.startswith("http-error")) for _, o, _ in outcomes),
                     "every in-flight client got an explicit error", outcomes)
-            errors = [line for line in output.splitlines() if line.startswith("tessera: error")]
-            c.check(len(errors) == 1 and re.search(r"rank [345] .*stopped answering", errors[0]) is not None,
+            # Either the leader's watchdog ends the job (peer timeout), or mpirun, having lost host B's daemon
+            # (cluster/mpirun-hostfile.sh's keepalive), stops the leader first; its last words name the same ranks.
+            errors = [line for line in output.splitlines()
+                      if line.startswith("tessera: error") or line.startswith("tessera: signal")]
+            print("\n".join(errors))
+            c.check(len(errors) == 1 and re.search(r"rank [345] .*(stopped answering|on host tessera-host-b: )",
+                                                   errors[0]) is not None,
                     "one message names the ranks that stopped answering", errors)
             first_bad, status = poller.first_unhealthy(cut_at)
             c.check(first_bad is not None and not poller.healthy_after(first_bad)
