@@ -21,9 +21,10 @@ bin="${TESSERA_BIN:-$(command -v tessera || echo "$root/build/launcher/tessera")
 flags=(--hostfile "$hostfile" -np "$np" --bind-to none)
 # mpirun must notice a host that is cut off, or it waits for that host's daemon forever after the ranks are gone
 # (the rank watchdog ends the ranks; mpirun's own link to each daemon is TCP, which never times out while idle).
-# Keepalive probes on that link declare a silent daemon lost after about 4 s (2 s idle + 2 probes 1 s apart):
+# Keepalive probes on that link declare a silent daemon lost after about 3 s (1 s idle + 2 probes 1 s apart), before
+# the ranks' own peer timeout (5 s) ends them, so that mpirun still hears of every exit:
 # mpirun then ends the job with a non-zero status. docs/RELIABILITY.md, e2e.serve_link_cut.
-flags+=(--mca oob_tcp_keepalive_time 2 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2)
+flags+=(--mca oob_tcp_keepalive_time 1 --mca oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 2)
 [[ $(id -u) -eq 0 ]] && flags+=(--allow-run-as-root)
 if [[ -n "${TESSERA_ENV_FILE:-}" ]]; then
   # shellcheck source=/dev/null

@@ -89,7 +89,7 @@ void RankWatchdog::fail(const std::string& what) {
 
 void RankWatchdog::end_job(const std::string& message) {
   if (!claim_failure()) wait_for_exit();
-  std::fprintf(stderr, "tessera: error: %s; ending every rank\n", message.c_str());
+  if (!already_reported_.load()) std::fprintf(stderr, "tessera: error: %s; ending every rank\n", message.c_str());
   std::fflush(stderr);
   if (on_failure_) on_failure_(message);
   ControlMessage abort;

@@ -75,6 +75,9 @@ class RankWatchdog {
   // empty when none. For the last words of a leader that is being stopped from outside (mpirun sends SIGTERM when
   // it lost a host) before its own deadline fired.
   std::string silent_peers(std::chrono::milliseconds threshold) const;
+  // The job is being stopped from outside and that has been said: a failure found from now on still ends every
+  // rank, without a second message.
+  void already_reported() { already_reported_.store(true); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -100,6 +103,7 @@ class RankWatchdog {
   std::vector<PeerState> peers_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failing_{false};
+  std::atomic<bool> already_reported_{false};
   std::thread thread_;
 };
 

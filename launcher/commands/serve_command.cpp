@@ -153,6 +153,7 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
       const std::string silent = watchdog.silent_peers(silence_worth_naming);
       std::fprintf(stderr, "tessera: signal %d: stopping now%s%s\n", signal_number,
                    silent.empty() ? "" : "; ranks not heard from (stopped, hung or cut off): ", silent.c_str());
+      watchdog.already_reported();
       status.set_state(runtime::EngineState::kDraining);
       queue.close();
       // At once, not through the engine thread: it may be stuck (mpirun sends SIGTERM when another rank died).
