@@ -20,7 +20,7 @@ void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, c
   watchdog.fail(replica.engine().activity().snapshot().describe() + ": " + error.what());
 }
 
-std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::WatchdogOptions options,
+std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::RankWatchdogOptions options,
                                                        parallel::FailureHandler on_failure) {
   return std::make_unique<parallel::RankWatchdog>(replica.world(), replica.topology(), host_name(),
                                                   replica.engine().activity(), options, std::move(on_failure));

@@ -16,7 +16,7 @@ namespace tessera::launcher {
 
 // Collective over the replica's world: connects every rank's watchdog to the leader's and starts watching.
 // `on_failure` runs on the leader when the job is being ended (serve: /health and the in-flight requests).
-std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::WatchdogOptions options,
+std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::RankWatchdogOptions options,
                                                        parallel::FailureHandler on_failure = {});
 
 // An error inside a step of this rank: the watchdog ends the job with a message saying which step and what.

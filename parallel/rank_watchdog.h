@@ -38,7 +38,7 @@
 
 namespace tessera::parallel {
 
-struct WatchdogOptions {
+struct RankWatchdogOptions {
   std::chrono::milliseconds heartbeat_interval{1000};
   // A peer not heard from for this long is declared failed.
   std::chrono::milliseconds peer_timeout{5000};
@@ -56,7 +56,7 @@ class RankWatchdog {
  public:
   // Collective over `world` (whose ranks are the topology's). Starts the watchdog thread.
   RankWatchdog(Communicator& world, const Topology& topology, const std::string& host_name,
-               const RankActivity& activity, WatchdogOptions options, FailureHandler on_failure = {});
+               const RankActivity& activity, RankWatchdogOptions options, FailureHandler on_failure = {});
   // Stops watching without a goodbye when stop() was not called (the process is leaving on an error path that
   // ends the job anyway).
   ~RankWatchdog();
@@ -96,7 +96,7 @@ class RankWatchdog {
 
   const Topology& topology_;
   const RankActivity& activity_;
-  WatchdogOptions options_;
+  RankWatchdogOptions options_;
   FailureHandler on_failure_;
   std::unique_ptr<ControlChannel> channel_;
   mutable std::mutex peers_mutex_;  // the watchdog thread writes; silent_peers reads from others

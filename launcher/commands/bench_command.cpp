@@ -268,7 +268,7 @@ int run_bench(const BenchOptions& o) {
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
     auto replica = runtime::Replica::create(ro);
-    auto watchdog = start_watchdog(*replica, parallel::WatchdogOptions{});
+    auto watchdog = start_watchdog(*replica, parallel::RankWatchdogOptions{});
     if (rank != 0) return follow_leader(*replica, *watchdog);
     return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
   } catch (const parallel::CollectiveFailure& e) {

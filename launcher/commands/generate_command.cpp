@@ -94,7 +94,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
                     replica->max_sequence_length(), " (raise --max-seq-len)");
     });
     print_layout(*replica);
-    auto watchdog = start_watchdog(*replica, parallel::WatchdogOptions{});
+    auto watchdog = start_watchdog(*replica, parallel::RankWatchdogOptions{});
     if (rank != 0) return follow_leader(*replica, *watchdog);
     return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
   } catch (const parallel::CollectiveFailure& e) {

@@ -77,8 +77,8 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   return r;
 }
 
-parallel::WatchdogOptions watchdog_options(const ServeOptions& o) {
-  parallel::WatchdogOptions w;
+parallel::RankWatchdogOptions watchdog_options(const ServeOptions& o) {
+  parallel::RankWatchdogOptions w;
   w.peer_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.peer_timeout_seconds * 1000));
   w.step_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.step_timeout_seconds * 1000));
   // A heartbeat every second, and at least three within the timeout, so that one late beat is not a failure.
