@@ -24,6 +24,13 @@ struct ServeOptions {
   int max_queue = 256;            // requests waiting for admission before 429
   int io_threads = 2;
   int drain_timeout_seconds = 30;
+  // server: access control, rate limits, audit log (runtime/frontend/api_keys.h, rate_limiter.h, audit_log.h)
+  std::string api_key_file;            // empty: no key needed
+  bool no_public_health_and_metrics = false;  // with keys: /health and /metrics need one too
+  int64_t rate_limit_rpm = 0;          // requests per minute per key (or for everyone without keys); 0: none
+  int64_t rate_limit_tpm = 0;          // tokens per minute, likewise
+  std::string audit_log;               // a file to append to, "-" for stderr; empty: none
+  bool audit_log_content = false;      // prompts and completions in the audit log
   // scheduler:
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;

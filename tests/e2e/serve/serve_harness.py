@@ -28,8 +28,10 @@ def mpirun(np):
 
 
 class Server:
-    def __init__(self, binary, model, np=1, tp=1, pp=1, extra=(), ready_timeout=180, env=None, watch_loading=False):
+    def __init__(self, binary, model, np=1, tp=1, pp=1, extra=(), ready_timeout=180, env=None, watch_loading=False,
+                 health_headers=None):
         self.port = free_port()
+        self.health_headers = health_headers or {}  # e.g. the API key, when /health needs one
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = mpirun(np) + [binary, "serve", "--model", model, "--tp", str(tp), "--pp", str(pp),
                                  "--port", str(self.port), *extra]
@@ -69,7 +71,8 @@ class Server:
 
     def health(self):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=5) as r:
+            req = urllib.request.Request(self.url + "/health", headers=self.health_headers)
+            with urllib.request.urlopen(req, timeout=5) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
