@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,7 @@ void AuditLog::write(const AuditRecord& record) {
 }
 
 void AuditLog::run() {
+  bool warned = false;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [&] { return !pending_.empty() || stopping_; });
@@ -100,12 +102,17 @@ void AuditLog::run() {
     lock.unlock();
     room_.notify_one();
     // One write(2) per line; a short write (a full disk, a signal) continues where it stopped, a failed one drops
-    // the line: the writer never stops the server.
+    // the line: the writer never stops the server, but says so once on stderr.
     size_t done = 0;
     while (done < line.size()) {
       const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
+      if (n <= 0) {
+        if (!warned) std::fprintf(stderr, "tessera: warning: the audit log cannot be written (%s): lines are lost\n",
+                                  n < 0 ? std::strerror(errno) : "no progress");
+        warned = true;
+        break;
+      }
       done += static_cast<size_t>(n);
     }
     lock.lock();
