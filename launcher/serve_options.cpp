@@ -79,6 +79,20 @@ void declare_serve_config(ConfigSchema& s) {
                       "e.g. 4MiB"));
   s.key("server", key("max_messages", K::kInt, "--max-messages", "messages in one chat request; more: 400", 1));
   s.key("server", key("max_n", K::kInt, "--max-n", "choices per prompt (n); more: 400", 1, 64));
+  s.key("server", key("api_key_file", K::kPath, "--api-key-file",
+                      "file of API keys, one per line: [NAME] KEY [rpm=N] [tpm=N] (absent: no key needed)"));
+  s.key("server", key("public_health_and_metrics", K::kBool, "--no-public-health-and-metrics",
+                      "with an API key file, /health and /metrics still answer without a key"));
+  s.key("server", key("rate_limit_rpm", K::kInt, "--rate-limit-rpm",
+                      "generation requests per minute per key (without keys: for all clients together; 0: no limit)",
+                      0));
+  s.key("server", key("rate_limit_tpm", K::kInt, "--rate-limit-tpm",
+                      "tokens per minute per key, charged at admission as prompt + max_tokens per choice (0: no limit)",
+                      0));
+  s.key("server", key("audit_log", K::kPath, "--audit-log",
+                      "file to append one JSON line per request to (- : stderr; absent: no audit log)"));
+  s.key("server", key("audit_log_content", K::kBool, "--audit-log-content",
+                      "write prompts and completions into the audit log"));
   s.section("scheduler", "tessera serve: batching and the KV cache");
   s.key("scheduler", key("max_num_seqs", K::kInt, "--max-num-seqs", "sequences in the running batch", 1));
   s.key("scheduler", key("max_num_batched_tokens", K::kInt, "--max-num-batched-tokens",
@@ -131,6 +145,19 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "Unread bytes of a streamed response before its client is cut off (default 4MiB)");
   cmd.add_option("--max-messages", o.max_messages, "Messages in one chat request (default 1024)");
   cmd.add_option("--max-n", o.max_n, "Choices per prompt, n (default 16, at most 64)");
+  cmd.add_option("--api-key-file", o.api_key_file,
+                 "API keys, one per line: [NAME] KEY [rpm=N] [tpm=N]; then /v1/*, /tokenize and /detokenize need "
+                 "'Authorization: Bearer KEY' (default: no key needed)");
+  cmd.add_flag("--no-public-health-and-metrics", o.no_public_health_and_metrics,
+               "With --api-key-file, /health and /metrics need a key too (default: they answer without one)");
+  cmd.add_option("--rate-limit-rpm", o.rate_limit_rpm,
+                 "Generation requests per minute per key, unless its line says rpm=N (without keys: for all clients "
+                 "together); 429 with Retry-After beyond (default 0: no limit)");
+  cmd.add_option("--rate-limit-tpm", o.rate_limit_tpm,
+                 "Tokens per minute per key, unless its line says tpm=N: prompt + max_tokens per choice, charged at "
+                 "admission (default 0: no limit)");
+  cmd.add_option("--audit-log", o.audit_log, "Append one JSON line per request to FILE (- : stderr)");
+  cmd.add_flag("--audit-log-content", o.audit_log_content, "Write prompts and completions into the audit log too");
   cmd.add_option("--max-num-seqs", o.max_num_seqs, "Sequences in the running batch (default 64)");
   cmd.add_option("--max-num-batched-tokens", o.max_num_batched_tokens,
                  "Tokens per engine step: decode tokens plus prefill chunks (default 512)");
@@ -168,6 +195,14 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     take(config, "server.max_stream_backlog", cmd, "--max-stream-backlog", o.max_stream_backlog);
     take(config, "server.max_messages", cmd, "--max-messages", o.max_messages);
     take(config, "server.max_n", cmd, "--max-n", o.max_n);
+    take(config, "server.api_key_file", cmd, "--api-key-file", o.api_key_file);
+    bool public_health = !o.no_public_health_and_metrics;
+    take(config, "server.public_health_and_metrics", cmd, "--no-public-health-and-metrics", public_health);
+    o.no_public_health_and_metrics = !public_health;
+    take(config, "server.rate_limit_rpm", cmd, "--rate-limit-rpm", o.rate_limit_rpm);
+    take(config, "server.rate_limit_tpm", cmd, "--rate-limit-tpm", o.rate_limit_tpm);
+    take(config, "server.audit_log", cmd, "--audit-log", o.audit_log);
+    take(config, "server.audit_log_content", cmd, "--audit-log-content", o.audit_log_content);
     take(config, "scheduler.max_num_seqs", cmd, "--max-num-seqs", o.max_num_seqs);
     take(config, "scheduler.max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens);
     take(config, "scheduler.max_model_len", cmd, "--max-model-len", o.max_model_len);
@@ -180,6 +215,8 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     o.no_prefix_caching = !prefix_caching;
   }
   o.model = expand_home(o.model);
+  o.api_key_file = expand_home(o.api_key_file);
+  if (o.audit_log != "-") o.audit_log = expand_home(o.audit_log);
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");
   if (o.served_model_name.empty()) {
     // As clients know the model: the file's name without .gguf, a directory's name, or dummy:<preset>.
@@ -210,6 +247,11 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
                 o.max_stream_backlog, "'");
   TESSERA_CHECK(o.max_messages >= 1, "--max-messages must be >= 1, got ", o.max_messages);
   TESSERA_CHECK(o.max_n >= 1 && o.max_n <= 64, "--max-n must be in [1, 64], got ", o.max_n);
+  TESSERA_CHECK(o.rate_limit_rpm >= 0, "--rate-limit-rpm must be >= 0 (0: no limit), got ", o.rate_limit_rpm);
+  TESSERA_CHECK(o.rate_limit_tpm >= 0, "--rate-limit-tpm must be >= 0 (0: no limit), got ", o.rate_limit_tpm);
+  TESSERA_CHECK(!o.audit_log_content || !o.audit_log.empty(), "--audit-log-content needs --audit-log FILE");
+  TESSERA_CHECK(!o.no_public_health_and_metrics || !o.api_key_file.empty(),
+                "--no-public-health-and-metrics needs --api-key-file (without keys nothing needs one)");
   TESSERA_CHECK(o.max_num_seqs >= 1, "--max-num-seqs must be >= 1, got ", o.max_num_seqs);
   TESSERA_CHECK(o.max_num_batched_tokens >= o.max_num_seqs, "--max-num-batched-tokens (", o.max_num_batched_tokens,
                 ") must be at least --max-num-seqs (", o.max_num_seqs, ")");

@@ -34,6 +34,13 @@ struct ServeOptions {
   uint64_t max_stream_backlog_bytes = 0;    // parsed by resolve_serve_options
   int max_messages = 1024;        // messages in one chat request
   int max_n = 16;                 // choices per prompt (n)
+  // server: access control, rate limits, audit log (runtime/frontend/api_keys.h, rate_limiter.h, audit_log.h)
+  std::string api_key_file;            // empty: no key needed
+  bool no_public_health_and_metrics = false;  // with keys: /health and /metrics need one too
+  int64_t rate_limit_rpm = 0;          // requests per minute per key (or for everyone without keys); 0: none
+  int64_t rate_limit_tpm = 0;          // tokens per minute, likewise
+  std::string audit_log;               // a file to append to, "-" for stderr; empty: none
+  bool audit_log_content = false;      // prompts and completions in the audit log
   // scheduler:
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;

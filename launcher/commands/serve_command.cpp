@@ -35,9 +35,12 @@
 #include "parallel/mpi/mpi_session.h"
 #include "runtime/engine/replica.h"
 #include "runtime/frontend/api_error.h"
+#include "runtime/frontend/api_keys.h"
+#include "runtime/frontend/audit_log.h"
 #include "runtime/frontend/http_server.h"
 #include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_api.h"
+#include "runtime/frontend/rate_limiter.h"
 #include "runtime/frontend/server_metrics.h"
 #include "runtime/model/model_tokenizer.h"
 
@@ -98,9 +101,60 @@ void fail_serving(const std::string& message, runtime::EngineStatus& status, fro
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the last writes leave the socket buffers
 }
 
+// The API's keys, rate limiter and audit log (each only when asked for), made on rank 0 before the server listens,
+// so that a bad key file or an audit log that cannot be opened fails the start with a clear message.
+struct Access {
+  std::unique_ptr<frontend::ApiKeys> keys;
+  std::unique_ptr<frontend::RateLimiter> limiter;
+  std::unique_ptr<frontend::AuditLog> audit;
+  frontend::AccessControl control;
+};
+
+std::unique_ptr<Access> make_access(const ServeOptions& o) {
+  auto a = std::make_unique<Access>();
+  if (!o.api_key_file.empty()) a->keys = std::make_unique<frontend::ApiKeys>(frontend::ApiKeys::load(o.api_key_file));
+  a->control.keys = a->keys.get();
+  a->control.public_health_and_metrics = !o.no_public_health_and_metrics;
+  a->control.default_limit = {o.rate_limit_rpm, o.rate_limit_tpm};
+  bool limited = !a->control.default_limit.unlimited();
+  if (a->keys) {
+    for (const frontend::ApiKey& k : a->keys->keys()) {
+      limited = limited || k.requests_per_minute.value_or(0) > 0 || k.tokens_per_minute.value_or(0) > 0;
+    }
+  }
+  if (limited) a->limiter = std::make_unique<frontend::RateLimiter>();
+  a->control.limiter = a->limiter.get();
+  if (!o.audit_log.empty()) a->audit = std::make_unique<frontend::AuditLog>(o.audit_log, o.audit_log_content);
+  a->control.audit = a->audit.get();
+
+  // What guards the API, in one line (never a key).
+  std::string line = "tessera: access: ";
+  if (a->keys) {
+    line += concat(a->keys->keys().size(), " API key(s) from ", o.api_key_file, "; /health and /metrics ",
+                   a->control.public_health_and_metrics ? "public" : "need a key");
+  } else {
+    line += "no API key needed";
+  }
+  const auto limit_text = [](int64_t n, const char* unit) {
+    return n > 0 ? concat(n, " ", unit, "/min") : std::string("no ") + unit + " limit";
+  };
+  line += concat("; rate limits (default", a->keys ? " per key" : ", all clients together", "): ",
+                 limit_text(o.rate_limit_rpm, "requests"), ", ", limit_text(o.rate_limit_tpm, "tokens"));
+  line += a->audit ? concat("; audit log ", o.audit_log, o.audit_log_content ? " (with prompts and completions)" : "")
+                   : std::string("; no audit log");
+  std::fprintf(stderr, "%s\n", line.c_str());
+  if (!a->keys && o.host != "127.0.0.1" && o.host != "localhost" && o.host != "::1") {
+    std::fprintf(stderr, "tessera: warning: listening on %s without --api-key-file: whoever reaches the port can use "
+                         "the API\n", o.host.c_str());
+  }
+  return a;
+}
+
+
 int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer& server, LoadingGate& gate,
          runtime::EngineStatus& status, frontend::ServerMetrics& metrics, frontend::InFlightRequests& in_flight,
-         parallel::RankWatchdog& watchdog, const runtime::Tokenizer* tokenizer) {
+         parallel::RankWatchdog& watchdog, const runtime::Tokenizer* tokenizer,
+         const frontend::AccessControl& access) {
   // A heartbeat is due every second: two missed ones are worth naming when the job is stopped from outside.
   const auto silence_worth_naming = std::chrono::milliseconds(2000);
   frontend::ServedModel model;
@@ -128,6 +182,7 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   frontend::ApiOptions api_options;
   api_options.limits.max_messages = o.max_messages;
   api_options.limits.max_n = o.max_n;
+  api_options.access = access;
   frontend::OpenAiApi api(model, queue, in_flight, status, metrics, api_options);
   std::atomic<bool> stop_now{false};
 
@@ -217,6 +272,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
   frontend::InFlightRequests in_flight;
   LoadingGate gate;
   std::unique_ptr<frontend::ServerMetrics> metrics;
+  std::unique_ptr<Access> access;  // before the server: destroyed after its threads stopped
   std::unique_ptr<frontend::HttpServer> server;
   try {
     auto world = parallel::MpiCommunicator::world();
@@ -229,6 +285,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     parallel::run_collectively(*world, [&] {
       if (rank != 0) return;
       metrics = std::make_unique<frontend::ServerMetrics>(o.served_model_name);
+      access = make_access(o);
       frontend::HttpLimits limits;
       limits.read_timeout = std::chrono::seconds(o.http_read_timeout_seconds);
       limits.idle_timeout = std::chrono::seconds(o.http_idle_timeout_seconds);
@@ -249,7 +306,8 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     print_layout(*replica);
     if (rank != 0) return follow_leader(*replica, *watchdog);
     return lead_replica(*replica, *watchdog, [&] {
-      return lead(*replica, o, *server, gate, status, *metrics, in_flight, *watchdog, tokenizer.get());
+      return lead(*replica, o, *server, gate, status, *metrics, in_flight, *watchdog, tokenizer.get(),
+                  access->control);
     });
   } catch (const parallel::CollectiveFailure& e) {
     if (server) server->stop(std::chrono::milliseconds(0));

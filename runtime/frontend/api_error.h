@@ -1,6 +1,7 @@
 #pragma once
 // An error the HTTP API reports in OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with its
 // HTTP status. Thrown by request parsing and validation; the server turns it into the response.
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,12 @@ class ApiError : public Error {
     allow_ = std::move(methods);
     return *this;
   }
+  // 429 and 503: the Retry-After seconds when this error knows them (a rate limit does; else the server's default).
+  const std::optional<int64_t>& retry_after() const { return retry_after_; }
+  ApiError& with_retry_after(int64_t seconds) {
+    retry_after_ = seconds;
+    return *this;
+  }
   // The JSON body.
   std::string body() const;
 
@@ -33,6 +40,7 @@ class ApiError : public Error {
   std::optional<std::string> param_;
   std::optional<std::string> code_;
   std::string allow_;
+  std::optional<int64_t> retry_after_;
 };
 
 // 400 naming the field.

@@ -40,9 +40,10 @@ json bytes_of(const std::string& s) {
 CompletionJob::CompletionJob(ApiKind kind, std::string request_id, const ServedModel& model, GenerationParams params,
                              std::vector<PreparedPrompt> prompts, runtime::RequestQueue& queue,
                              InFlightRequests& in_flight, ServerMetrics& metrics, std::shared_ptr<Exchange> exchange,
-                             Clock::time_point arrived)
+                             Clock::time_point arrived, CompletionHooks hooks)
     : kind_(kind), id_(std::move(request_id)), model_(model), params_(std::move(params)), prompts_(std::move(prompts)),
-      queue_(queue), in_flight_(in_flight), metrics_(metrics), exchange_(std::move(exchange)), arrived_(arrived), created_(std::time(nullptr)) {
+      queue_(queue), in_flight_(in_flight), metrics_(metrics), exchange_(std::move(exchange)), arrived_(arrived),
+      created_(std::time(nullptr)), hooks_(std::move(hooks)) {
   const int n = params_.n;
   choices_.resize(prompts_.size() * static_cast<size_t>(n));
   for (size_t p = 0; p < prompts_.size(); ++p) {
@@ -159,6 +160,7 @@ void CompletionJob::on_token(Choice& c, const StreamEvent& e) {
     metrics_.observe_inter_token_latency(seconds(e.at - c.last_token));
   }
   c.last_token = e.at;
+  if (!first_token_ || e.at < *first_token_) first_token_ = e.at;
   ++c.completion_tokens;
   c.tokens.push_back({e.token, e.logprobs, c.text.size()});
   const std::string piece = c.detokenizer ? c.detokenizer->push(e.token) : std::string();
@@ -223,20 +225,49 @@ void CompletionJob::pump() {
   if (all_done) {
     done_ = true;
     in_flight_.remove(in_flight_id_);
+    report_completion();
     stream_->detach();  // releases the notifier's reference: the job ends with its last user
   }
 }
 
-std::string CompletionJob::usage_json() const {
-  int prompt_tokens = 0, completion_tokens = 0, cached = 0;
-  for (const PreparedPrompt& p : prompts_) prompt_tokens += static_cast<int>(p.ids.size());
+void CompletionJob::report_completion() {
+  if (!hooks_.on_complete) return;
+  CompletionSummary s;
+  s.status = status_;
+  s.prompt_tokens = prompt_tokens();
+  s.completion_tokens = completion_tokens();
   for (const Choice& c : choices_) {
-    completion_tokens += c.completion_tokens;
+    s.queue_seconds = std::max(s.queue_seconds.value_or(0.0), c.result.queue_seconds);
+    s.finish_reasons.push_back(c.finish_reason);
+    if (hooks_.with_texts) s.texts.push_back(c.text);
+  }
+  if (first_token_) s.first_token_seconds = seconds(*first_token_ - arrived_);
+  s.total_seconds = seconds(Clock::now() - arrived_);
+  s.client_disconnected = !exchange_->connected();
+  hooks_.on_complete(s);
+}
+
+int64_t CompletionJob::prompt_tokens() const {
+  int64_t n = 0;
+  for (const PreparedPrompt& p : prompts_) n += static_cast<int64_t>(p.ids.size());
+  return n;
+}
+
+int64_t CompletionJob::completion_tokens() const {
+  int64_t n = 0;
+  for (const Choice& c : choices_) n += c.completion_tokens;
+  return n;
+}
+
+std::string CompletionJob::usage_json() const {
+  const int64_t prompt = prompt_tokens(), completion = completion_tokens();
+  int cached = 0;
+  for (const Choice& c : choices_) {
     if (c.index % params_.n == 0) cached += c.result.cached_prompt_tokens;
   }
-  return dump(json{{"prompt_tokens", prompt_tokens},
-                   {"completion_tokens", completion_tokens},
-                   {"total_tokens", prompt_tokens + completion_tokens},
+  return dump(json{{"prompt_tokens", prompt},
+                   {"completion_tokens", completion},
+                   {"total_tokens", prompt + completion},
                    {"prompt_tokens_details", {{"cached_tokens", cached}}}});
 }
 
@@ -308,6 +339,7 @@ std::string CompletionJob::choice_json(Choice& c) {
 void CompletionJob::respond_whole() {
   for (const Choice& c : choices_) {
     if (!c.error.empty()) {
+      status_ = 500;
       exchange_->respond(500, "application/json",
                          ApiError(500, "generation failed: " + c.error, "internal_error").body(),
                          {{"X-Request-Id", id_}});

@@ -8,6 +8,7 @@
 // when the engine cannot, InFlightRequests fails it); then the job detaches, and what is left is freed with the
 // last reference.
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <memory>
 #include <optional>
@@ -33,12 +34,31 @@ struct PreparedPrompt {
   std::string echo_text;  // completions with echo: the prompt's text
 };
 
+// What a job reports once its response has ended (the audit log's line is made of it). Tokens as in the response's
+// usage.
+struct CompletionSummary {
+  int status = 200;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  std::optional<double> queue_seconds;        // the longest of the choices
+  std::optional<double> first_token_seconds;  // arrival to the first token shown of any choice
+  double total_seconds = 0;                   // arrival to the end
+  std::vector<std::string> finish_reasons;    // by choice
+  std::vector<std::string> texts;             // by choice, only with CompletionHooks::with_texts
+  bool client_disconnected = false;
+};
+
+struct CompletionHooks {
+  std::function<void(const CompletionSummary&)> on_complete;  // on the strand, once; may be empty
+  bool with_texts = false;                                    // fill CompletionSummary::texts
+};
+
 class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
  public:
   CompletionJob(ApiKind kind, std::string request_id, const ServedModel& model, GenerationParams params,
                 std::vector<PreparedPrompt> prompts, runtime::RequestQueue& queue, InFlightRequests& in_flight,
                 ServerMetrics& metrics, std::shared_ptr<Exchange> exchange,
-                std::chrono::steady_clock::time_point arrived);
+                std::chrono::steady_clock::time_point arrived, CompletionHooks hooks = {});
   // Submits every choice to the engine and starts the response. Throws ApiError before anything was written
   // (429 queue full, 503 closed); then nothing stays submitted.
   void start();
@@ -84,6 +104,9 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   nlohmann::json logprobs_json(const Choice& c, size_t from, bool with_prompt) const;
   std::string choice_json(Choice& c);
   std::string usage_json() const;
+  int64_t prompt_tokens() const;
+  int64_t completion_tokens() const;
+  void report_completion();
   std::string token_text(int32_t id) const;
 
   ApiKind kind_;
@@ -100,6 +123,9 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   std::chrono::steady_clock::time_point arrived_;
   std::time_t created_;
   std::vector<Choice> choices_;
+  CompletionHooks hooks_;
+  std::optional<std::chrono::steady_clock::time_point> first_token_;
+  int status_ = 200;  // of the whole response (500: a choice failed)
   bool done_ = false;
 };
 

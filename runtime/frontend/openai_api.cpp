@@ -39,25 +39,113 @@ OpenAiApi::OpenAiApi(ServedModel model, runtime::RequestQueue& queue, InFlightRe
 
 std::string OpenAiApi::next_request_id() { return id_prefix_ + "-" + std::to_string(next_id_++); }
 
+// One request as the access checks, the rate limiter and the audit log see it.
+struct OpenAiApi::RequestContext {
+  std::string id;
+  std::optional<std::string> key_name;  // the caller's key, once authenticated
+  RateLimit limit;                      // the caller's limits
+  std::chrono::steady_clock::time_point arrived;
+  std::chrono::system_clock::time_point arrived_wall;
+  bool job_reports = false;  // a CompletionJob took the request over: it writes the audit line when it ends
+};
+
 void OpenAiApi::handle(HttpRequest request, std::shared_ptr<Exchange> exchange) {
-  std::string request_id = next_request_id();
+  RequestContext context;
+  context.arrived = std::chrono::steady_clock::now();
+  context.arrived_wall = std::chrono::system_clock::now();
+  context.id = next_request_id();
   if (const auto it = request.headers.find("x-request-id"); it != request.headers.end() &&
                                                             acceptable_request_id(it->second)) {
-    request_id = it->second;
+    context.id = it->second;
   }
+  int status = 200;
+  std::optional<std::string> error_type;
   try {
-    route(request, exchange, request_id);
+    authenticate(request, context);
+    route(request, exchange, context);
   } catch (const ApiError& e) {
-    std::vector<std::pair<std::string, std::string>> headers = {{"X-Request-Id", request_id}};
+    status = e.status();
+    error_type = e.type();
+    std::vector<std::pair<std::string, std::string>> headers = {{"X-Request-Id", context.id}};
     if (e.status() == 429 || e.status() == 503) {
-      headers.emplace_back("Retry-After", std::to_string(options_.retry_after_seconds));
+      headers.emplace_back("Retry-After", std::to_string(e.retry_after().value_or(options_.retry_after_seconds)));
     }
+    if (e.status() == 401) headers.emplace_back("WWW-Authenticate", "Bearer");  // RFC 6750
     if (e.status() == 405) headers.emplace_back("Allow", e.allow());
     exchange->respond(e.status(), "application/json", e.body(), headers);
   } catch (const Error& e) {
     // Tokenizer and template errors are the request's fault (a conversation the template rejects).
-    exchange->respond(400, "application/json", ApiError(400, e.what()).body(), {{"X-Request-Id", request_id}});
+    status = 400;
+    error_type = "invalid_request_error";
+    exchange->respond(400, "application/json", ApiError(400, e.what()).body(), {{"X-Request-Id", context.id}});
   }
+  if (options_.access.audit && !context.job_reports) {
+    AuditRecord record = audit_record(request, context);
+    record.status = status;
+    record.error_type = std::move(error_type);
+    record.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - context.arrived).count();
+    options_.access.audit->write(record);
+  }
+}
+
+AuditRecord OpenAiApi::audit_record(const HttpRequest& request, const RequestContext& context) const {
+  AuditRecord r;
+  r.time = context.arrived_wall;
+  r.request_id = context.id;
+  r.key_name = context.key_name;
+  r.client = request.remote;
+  r.method = request.method;
+  r.route = request.path;
+  return r;
+}
+
+void OpenAiApi::authenticate(const HttpRequest& request, RequestContext& context) {
+  const AccessControl& access = options_.access;
+  context.limit = access.default_limit;
+  if (!access.keys) return;
+  if (access.public_health_and_metrics && (request.path == "/health" || request.path == "/metrics")) return;
+  const auto header = request.headers.find("authorization");
+  if (header == request.headers.end()) {
+    metrics_.observe_rejected("missing_key");
+    throw ApiError(401, "You didn't provide an API key: send it in the header 'Authorization: Bearer KEY'",
+                   "invalid_request_error", std::nullopt, "missing_api_key");
+  }
+  const std::optional<std::string_view> presented = bearer_token(header->second);
+  const ApiKey* key = presented ? access.keys->find(*presented) : nullptr;
+  if (!key) {
+    // The message never repeats what was sent: it might be a real key of another service.
+    metrics_.observe_rejected("invalid_key");
+    throw ApiError(401, presented ? "Incorrect API key provided" : "The Authorization header is not 'Bearer KEY'",
+                   "invalid_request_error", std::nullopt, "invalid_api_key");
+  }
+  context.key_name = key->name;
+  if (key->requests_per_minute) context.limit.requests_per_minute = *key->requests_per_minute;
+  if (key->tokens_per_minute) context.limit.tokens_per_minute = *key->tokens_per_minute;
+}
+
+void OpenAiApi::charge_rate_limit(const RequestContext& context, int64_t tokens) {
+  if (!options_.access.limiter) return;
+  const RateDecision d = options_.access.limiter->admit(context.key_name.value_or(""), context.limit, tokens);
+  if (d.admitted()) return;
+  const std::string who = context.key_name ? "key '" + *context.key_name + "'" : "this server";
+  if (d.outcome == RateDecision::Outcome::kNeverFits) {
+    metrics_.observe_rejected("rate_limit_too_large");
+    throw ApiError(400,
+                   concat("this request may use ", tokens, " tokens (prompt + max_tokens per choice), more than the ",
+                          context.limit.tokens_per_minute, " tokens per minute of ", who, ": lower max_tokens"),
+                   "invalid_request_error", "max_tokens", "request_too_large");
+  }
+  const bool requests = d.outcome == RateDecision::Outcome::kTooManyRequests;
+  metrics_.observe_rejected(requests ? "rate_limit_requests" : "rate_limit_tokens");
+  const int64_t retry = d.retry_after_seconds();
+  const std::string message =
+      requests ? concat("Rate limit reached for ", who, " on requests per minute: limit ",
+                        context.limit.requests_per_minute, ". Try again in ", retry, " s.")
+               : concat("Rate limit reached for ", who, " on tokens per minute: limit ", context.limit.tokens_per_minute,
+                        ", requested ", tokens, ". Try again in ", retry, " s.");
+  throw ApiError(429, message, "rate_limit_exceeded", std::nullopt,
+                 requests ? "requests_per_minute" : "tokens_per_minute")
+      .with_retry_after(retry);
 }
 
 void OpenAiApi::check_model(const std::optional<std::string>& model) const {
@@ -93,7 +181,8 @@ std::vector<int32_t> OpenAiApi::render_chat(const std::vector<runtime::ChatMessa
 }
 
 void OpenAiApi::route(const HttpRequest& request, const std::shared_ptr<Exchange>& exchange,
-                      const std::string& request_id) {
+                      RequestContext& context) {
+  const std::string& request_id = context.id;
   const std::string& path = request.path;
   const auto method_is = [&](const char* wanted) {
     if (request.method != wanted) {
@@ -137,11 +226,11 @@ void OpenAiApi::route(const HttpRequest& request, const std::shared_ptr<Exchange
   }
   if (path == "/v1/chat/completions") {
     method_is("POST");
-    return generate(ApiKind::kChat, request, exchange, request_id);
+    return generate(ApiKind::kChat, request, exchange, context);
   }
   if (path == "/v1/completions") {
     method_is("POST");
-    return generate(ApiKind::kCompletion, request, exchange, request_id);
+    return generate(ApiKind::kCompletion, request, exchange, context);
   }
   if (path == "/tokenize") {
     method_is("POST");
@@ -167,8 +256,8 @@ void OpenAiApi::route(const HttpRequest& request, const std::shared_ptr<Exchange
 }
 
 void OpenAiApi::generate(ApiKind kind, const HttpRequest& request, const std::shared_ptr<Exchange>& exchange,
-                         const std::string& request_id) {
-  const auto arrived = std::chrono::steady_clock::now();
+                         RequestContext& context) {
+  const auto arrived = context.arrived;
   std::vector<PreparedPrompt> prompts;
   GenerationParams params;
   if (kind == ApiKind::kChat) {
@@ -218,9 +307,57 @@ void OpenAiApi::generate(ApiKind kind, const HttpRequest& request, const std::sh
     }
   }
   check_serving();
-  auto job = std::make_shared<CompletionJob>(kind, request_id, model_, std::move(params), std::move(prompts), queue_,
-                                             in_flight_, metrics_, exchange, arrived);
-  job->start();
+  // The most tokens the request may use, as its usage would count them: the prompts once, max_tokens per choice.
+  int64_t cost = 0;
+  for (const PreparedPrompt& p : prompts) {
+    const auto len = static_cast<int64_t>(p.ids.size());
+    cost += len + static_cast<int64_t>(params.n) * (params.max_tokens ? *params.max_tokens : model_.max_model_len - len);
+  }
+  charge_rate_limit(context, cost);
+
+  CompletionHooks hooks;
+  if (AuditLog* audit = options_.access.audit) {
+    AuditRecord record = audit_record(request, context);
+    if (audit->log_content()) {
+      std::vector<std::string> texts;
+      for (const PreparedPrompt& p : prompts) texts.push_back(prompt_text(p.ids));
+      record.prompts = std::move(texts);
+    }
+    hooks.with_texts = audit->log_content();
+    hooks.on_complete = [audit, record = std::move(record)](const CompletionSummary& s) mutable {
+      record.status = s.status;
+      if (s.status >= 400) record.error_type = "internal_error";
+      record.prompt_tokens = s.prompt_tokens;
+      record.completion_tokens = s.completion_tokens;
+      record.queue_seconds = s.queue_seconds;
+      record.first_token_seconds = s.first_token_seconds;
+      record.total_seconds = s.total_seconds;
+      record.finish_reasons = s.finish_reasons;
+      record.client_disconnected = s.client_disconnected;
+      if (audit->log_content()) record.completions = s.texts;
+      audit->write(record);
+    };
+  }
+  auto job = std::make_shared<CompletionJob>(kind, context.id, model_, std::move(params), std::move(prompts), queue_,
+                                             in_flight_, metrics_, exchange, arrived, std::move(hooks));
+  try {
+    job->start();
+  } catch (const ApiError&) {
+    // The queue was full or closing: the request never ran, so its key is not charged for it.
+    if (options_.access.limiter) options_.access.limiter->refund(context.key_name.value_or(""), context.limit, cost);
+    throw;
+  }
+  context.job_reports = true;
+}
+
+std::string OpenAiApi::prompt_text(const std::vector<int32_t>& ids) const {
+  if (model_.tokenizer) return model_.tokenizer->decode(ids, /*skip_special=*/false);
+  std::string out;
+  for (const int32_t id : ids) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(id);
+  }
+  return out;
 }
 
 }  // namespace tessera::frontend

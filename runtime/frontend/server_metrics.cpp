@@ -87,6 +87,16 @@ ServerMetrics::ServerMetrics(const std::string& model_name)
     l["finished_reason"] = reason;
     success_->Add(l);
   }
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("tessera:request_rejected_total")
+                   .Help("Requests refused by access control or rate limits, by reason.")
+                   .Register(r);
+  for (const char* reason :
+       {"missing_key", "invalid_key", "rate_limit_requests", "rate_limit_tokens", "rate_limit_too_large"}) {
+    prometheus::Labels l = labels_;
+    l["reason"] = reason;
+    rejected_->Add(l);
+  }
 }
 
 void ServerMetrics::on_step(const runtime::StepReport& report) {
@@ -119,6 +129,12 @@ void ServerMetrics::observe_finished(const std::string& reason, double e2e, doub
   queue_->Observe(queue);
   prefill_->Observe(prefill);
   decode_->Observe(decode);
+}
+
+void ServerMetrics::observe_rejected(const std::string& reason) {
+  prometheus::Labels l = labels_;
+  l["reason"] = reason;
+  rejected_->Add(l).Increment();
 }
 
 void ServerMetrics::add_frontend_thread(int tid) {

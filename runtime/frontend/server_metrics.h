@@ -30,6 +30,9 @@ class ServerMetrics final : public runtime::EngineObserver {
   // A finished choice: its latencies and why it ended ("stop", "length", "abort", "error").
   void observe_finished(const std::string& reason, double e2e_seconds, double queue_seconds, double prefill_seconds,
                         double decode_seconds);
+  // A request refused before it reached the engine by access control or a rate limit: "missing_key",
+  // "invalid_key", "rate_limit_requests", "rate_limit_tokens", "rate_limit_too_large".
+  void observe_rejected(const std::string& reason);
   // The I/O threads whose CPU time /metrics reports as frontend time.
   void add_frontend_thread(int tid);
   // The exposition text.
@@ -57,6 +60,7 @@ class ServerMetrics final : public runtime::EngineObserver {
   prometheus::Counter* plan_seconds_;
   prometheus::Gauge* frontend_cpu_;
   prometheus::Family<prometheus::Counter>* success_;
+  prometheus::Family<prometheus::Counter>* rejected_;
   runtime::SchedulerStats last_;  // engine thread only
   std::mutex threads_mutex_;
   std::vector<int> frontend_threads_;

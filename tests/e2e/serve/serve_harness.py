@@ -30,10 +30,12 @@ def mpirun(np):
 
 class Server:
     def __init__(self, binary, model, np=1, tp=1, pp=1, extra=(), ready_timeout=180, env=None, watch_loading=False,
-                 ca_file=None):
-        """ca_file: the server speaks HTTPS (extra names its --tls-cert-file/--tls-key-file); trust this CA."""
+                 ca_file=None, health_headers=None):
+        """ca_file: the server speaks HTTPS (extra names its --tls-cert-file/--tls-key-file); trust this CA.
+        health_headers: sent with /health (e.g. the API key, when /health needs one)."""
         self.port = free_port()
         self.ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.health_headers = health_headers or {}
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.cmd = mpirun(np) + [binary, "serve", "--model", model, "--tp", str(tp), "--pp", str(pp),
                                  "--port", str(self.port), *extra]
@@ -73,7 +75,8 @@ class Server:
 
     def health(self):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=5, context=self.ssl_context) as r:
+            req = urllib.request.Request(self.url + "/health", headers=self.health_headers)
+            with urllib.request.urlopen(req, timeout=5, context=self.ssl_context) as r:
                 return r.status
         except urllib.error.HTTPError as e:
             return e.code
