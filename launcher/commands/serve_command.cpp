@@ -4,8 +4,8 @@
 // Rank 0's threads: the main thread is the engine thread (the only one that calls MPI); the HTTP I/O threads
 // (runtime/frontend/http_server.h) parse, validate, tokenize and write responses, and reach the engine only
 // through the RequestQueue. Signals: SIGUSR1 drains (no new requests, in-flight ones finish up to --drain-timeout,
-// then every rank exits 0); SIGINT/SIGTERM stop now (in-flight requests end with an error). Followers ignore
-// them: the leader's shutdown plan ends them, so no rank leaves alone.
+// then every rank exits 0), and so does SIGTERM under srun; SIGINT, and SIGTERM under mpirun, stop now (in-flight
+// requests end with an error). Followers ignore them: the leader's shutdown plan ends them, so no rank leaves alone.
 //
 // Run-time failures (a rank killed, stopped, cut off, or throwing inside a step) are the rank watchdog's
 // (parallel/rank_watchdog.h): it ends every rank within peer_timeout / step_timeout, and on the leader it first
@@ -20,6 +20,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,7 @@
 #include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_api.h"
 #include "runtime/frontend/rate_limiter.h"
+#include "runtime/frontend/request_ids.h"
 #include "runtime/frontend/server_metrics.h"
 #include "runtime/model/model_tokenizer.h"
 
@@ -55,10 +57,11 @@ class LoadingGate final : public frontend::HttpHandler {
     if (frontend::HttpHandler* api = api_.load()) return api->handle(std::move(request), std::move(exchange));
     exchange->respond(503, "application/json",
                       frontend::ApiError(503, "the model is still loading", "service_unavailable").body(),
-                      {{"Retry-After", "5"}});
+                      {{"Retry-After", "5"}, {"X-Request-Id", ids_.next()}});
   }
 
  private:
+  frontend::RequestIds ids_;
   std::atomic<frontend::HttpHandler*> api_{nullptr};
 };
 
@@ -78,6 +81,14 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   r.kv_cache.memory_fraction = o.kv_cache_memory_fraction;
   r.kv_cache.ranks_on_node = local_ranks();
   return r;
+}
+
+// What SIGTERM means depends on who sends it. srun (scancel, the end of the time limit) sends it to every task and
+// SIGKILL only KillWait seconds later: time for a drain. mpirun sends it to end the ranks now (after a failed rank,
+// or passing on its own SIGTERM, with SIGKILL a second or two behind): stop at once, failing what is in flight.
+// Ranks that mpirun starts carry its contact URI in their environment, also inside a Slurm allocation.
+bool launched_by_srun() {
+  return std::getenv("SLURM_STEP_ID") != nullptr && std::getenv("OMPI_MCA_orte_hnp_uri") == nullptr;
 }
 
 parallel::RankWatchdogOptions watchdog_options(const ServeOptions& o) {
@@ -189,12 +200,14 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   auto& io = server.io_context();
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGUSR1);
   boost::asio::steady_timer drain_deadline(io);
+  const bool sigterm_drains = launched_by_srun();
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int signal_number) {
     if (ec) return;
-    if (signal_number == SIGUSR1 && status.state() == runtime::EngineState::kReady) {
-      std::fprintf(stderr, "tessera: draining: no new requests; in-flight ones get up to %d s\n",
-                   o.drain_timeout_seconds);
+    const bool drain = signal_number == SIGUSR1 || (signal_number == SIGTERM && sigterm_drains);
+    if (drain && status.state() == runtime::EngineState::kReady) {
+      std::fprintf(stderr, "tessera: signal %d: draining: no new requests; in-flight ones get up to %d s\n",
+                   signal_number, o.drain_timeout_seconds);
       status.set_state(runtime::EngineState::kDraining);
       queue.close();
       drain_deadline.expires_after(std::chrono::seconds(o.drain_timeout_seconds));
@@ -204,7 +217,7 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
         stop_now.store(true);
         queue.wake();
       });
-    } else if (signal_number != SIGUSR1) {
+    } else if (!drain) {
       const std::string silent = watchdog.silent_peers(silence_worth_naming);
       std::fprintf(stderr, "tessera: signal %d: stopping now%s%s\n", signal_number,
                    silent.empty() ? "" : "; ranks not heard from (stopped, hung or cut off): ", silent.c_str());

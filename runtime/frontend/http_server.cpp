@@ -1,5 +1,7 @@
 #include "runtime/frontend/http_server.h"
 
+#include "runtime/frontend/request_ids.h"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -157,9 +159,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
  public:
   template <class... StreamArgs>
   Session(HttpHandler& handler, const HttpLimits& limits, std::shared_ptr<std::atomic<int>> active,
-          StreamArgs&&... stream_args)
+          std::shared_ptr<RequestIds> ids, StreamArgs&&... stream_args)
       : stream_(std::forward<StreamArgs>(stream_args)...), deadline_(stream_.get_executor()), handler_(handler),
-        limits_(limits), active_(std::move(active)) {
+        limits_(limits), active_(std::move(active)), ids_(std::move(ids)) {
     beast::error_code ec;
     const auto endpoint = tcp_layer().socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -343,7 +345,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     try {
       handler_.handle(std::move(request), exchange);
     } catch (const std::exception&) {
-      respond(generation_, 500, "application/json", error_json("internal error", "internal_error"), {});
+      respond(generation_, 500, "application/json", error_json("internal error", "internal_error"),
+              {{"X-Request-Id", ids_->next()}});
     }
   }
 
@@ -385,7 +388,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     in_exchange_ = true;
     ++generation_;
     active_->fetch_add(1);
-    respond(generation_, status, "application/json", body, {});
+    // Errors of the HTTP layer itself (408, 413, 431, 400) never reached the API; they carry an id all the same.
+    respond(generation_, status, "application/json", body, {{"X-Request-Id", ids_->next()}});
   }
 
   void finish_exchange(std::string bytes) {
@@ -489,6 +493,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   size_t pending_bytes_ = 0;
   std::function<void()> on_disconnect_;
   std::shared_ptr<std::atomic<int>> active_;  // exchanges in progress on the whole server
+  std::shared_ptr<RequestIds> ids_;
 };
 
 }  // namespace
@@ -512,11 +517,11 @@ struct HttpServer::Acceptor {
       }
       std::shared_ptr<SessionBase> session;
       if (tls) {
-        auto s = std::make_shared<Session<TlsStream>>(handler, limits, active, std::move(socket), *tls);
+        auto s = std::make_shared<Session<TlsStream>>(handler, limits, active, ids, std::move(socket), *tls);
         s->start();
         session = std::move(s);
       } else {
-        auto s = std::make_shared<Session<PlainStream>>(handler, limits, active, std::move(socket));
+        auto s = std::make_shared<Session<PlainStream>>(handler, limits, active, ids, std::move(socket));
         s->start();
         session = std::move(s);
       }
@@ -546,6 +551,7 @@ struct HttpServer::Acceptor {
   net::steady_timer retry;
   HttpHandler& handler;
   HttpLimits limits;
+  std::shared_ptr<RequestIds> ids = std::make_shared<RequestIds>();
   std::unique_ptr<ssl::context> tls;  // null: plain HTTP
   std::mutex mutex;
   std::vector<std::weak_ptr<SessionBase>> sessions;

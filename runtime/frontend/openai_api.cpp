@@ -1,7 +1,6 @@
 #include "runtime/frontend/openai_api.h"
 
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "runtime/frontend/api_error.h"
 
@@ -11,13 +10,6 @@ namespace {
 using nlohmann::json;
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string random_prefix() {
-  std::random_device device;
-  char text[17];
-  std::snprintf(text, sizeof text, "%08x%08x", device(), device());
-  return text;
-}
 
 // Request ids a client may pass through: printable, short, no quotes (they go into headers and JSON).
 bool acceptable_request_id(const std::string& id) {
@@ -32,12 +24,10 @@ bool acceptable_request_id(const std::string& id) {
 
 OpenAiApi::OpenAiApi(ServedModel model, runtime::RequestQueue& queue, InFlightRequests& in_flight,
                      const runtime::EngineStatus& status, ServerMetrics& metrics, ApiOptions options)
-    : model_(std::move(model)), queue_(queue), in_flight_(in_flight), status_(status), metrics_(metrics), options_(std::move(options)),
-      id_prefix_(random_prefix()) {
+    : model_(std::move(model)), queue_(queue), in_flight_(in_flight), status_(status), metrics_(metrics), options_(std::move(options)) {
   options_.limits.vocab_size = model_.vocab_size;
 }
 
-std::string OpenAiApi::next_request_id() { return id_prefix_ + "-" + std::to_string(next_id_++); }
 
 // One request as the access checks, the rate limiter and the audit log see it.
 struct OpenAiApi::RequestContext {
@@ -53,7 +43,7 @@ void OpenAiApi::handle(HttpRequest request, std::shared_ptr<Exchange> exchange) 
   RequestContext context;
   context.arrived = std::chrono::steady_clock::now();
   context.arrived_wall = std::chrono::system_clock::now();
-  context.id = next_request_id();
+  context.id = request_ids_.next();
   if (const auto it = request.headers.find("x-request-id"); it != request.headers.end() &&
                                                             acceptable_request_id(it->second)) {
     context.id = it->second;

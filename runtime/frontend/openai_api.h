@@ -22,6 +22,7 @@
 #include "runtime/frontend/http_server.h"
 #include "runtime/frontend/in_flight_requests.h"
 #include "runtime/frontend/openai_request.h"
+#include "runtime/frontend/request_ids.h"
 #include "runtime/frontend/rate_limiter.h"
 #include "runtime/frontend/served_model.h"
 #include "runtime/frontend/server_metrics.h"
@@ -66,7 +67,6 @@ class OpenAiApi final : public HttpHandler {
   void check_serving() const;
   std::vector<int32_t> encode_text(const std::string& text, bool add_special) const;
   std::vector<int32_t> render_chat(const std::vector<runtime::ChatMessage>& messages, bool add_generation_prompt) const;
-  std::string next_request_id();
   // The prompt as the audit log shows it: its text (special tokens included), or its ids without a tokenizer.
   std::string prompt_text(const std::vector<int32_t>& ids) const;
 
@@ -76,8 +76,7 @@ class OpenAiApi final : public HttpHandler {
   const runtime::EngineStatus& status_;
   ServerMetrics& metrics_;
   ApiOptions options_;
-  std::atomic<uint64_t> next_id_{1};
-  const std::string id_prefix_;
+  RequestIds request_ids_;
 };
 
 }  // namespace tessera::frontend

@@ -4,8 +4,9 @@ scripts on the default model. Modes, one CTest test each:
           the same generate prints outside Slurm, where rank 0 runs and the command; state COMPLETED, exit 0; the
           same for multi-node-mpirun.sbatch (on this one node). Then a
           drain: USR1 sent to the batch shell (as `--signal=B:USR1@60` does) is forwarded to the ranks.
-  srun    cluster/slurm/multi-node-srun.sbatch (`srun --mpi=pmix`): same text, COMPLETED; then one rank of a running
-          job is killed: the job is FAILED.
+  srun    cluster/slurm/multi-node-srun.sbatch (`srun --mpi=pmix`): same text, COMPLETED; then a `tessera serve` job is
+          cancelled (SIGTERM to every task, SIGKILL after KillWait): its in-flight stream completes, new requests get
+          503, the server drains and stops within KillWait; then one rank of a running job is killed: FAILED.
   failed  both scripts with a model file that does not exist: every rank fails, the job is FAILED with exit 1.
 Usage: slurm_test.py MODE TESSERA_BIN MODEL SOURCE_DIR. Exits 77 (CTest: Skipped) without Slurm's packages or root.
 """
@@ -148,6 +149,7 @@ def mode_srun(slurm, binary, model, source, workdir):
     if "Slurm job" not in launcher_line or "srun step" not in launcher_line or "PMIx" not in launcher_line:
         fail("tessera doctor under srun --mpi=pmix does not report Slurm and PMIx: " + launcher_line)
     print("ok: tessera doctor under srun reports: " + launcher_line)
+    srun_serve_drain(slurm, script, binary, model, workdir, flags)
     job, out_file = long_job(slurm, script, binary, model, workdir, "srun-kill", flags)
     wait_for(lambda: len(rank_pids(slurm, job, binary)) >= RANKS, 30, "the ranks' pids")
     pids = rank_pids(slurm, job, binary)
@@ -159,6 +161,40 @@ def mode_srun(slurm, binary, model, source, workdir):
     if state != "FAILED":
         fail(f"a job with a killed rank shows {state}, expected FAILED")
     print("ok: a killed rank makes the srun job FAILED")
+
+
+def srun_serve_drain(slurm, script, binary, model, workdir, flags):
+    """scancel of a serving srun job drains it: srun's SIGTERM (unlike mpirun's) leaves KillWait for in-flight work."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve"))
+    from fault_clients import InFlightRequest  # noqa: E402
+    from serve_harness import free_port  # noqa: E402
+    port = free_port()
+    job, out_file = submit(slurm, script, ["serve", "--model", model, "--tp", str(RANKS), "--port", str(port),
+                                           "--drain-timeout", "4"], workdir, "srun-serve", flags)
+    slurm.wait_running(job, timeout=60)
+    wait_for(lambda: "tessera: serving " in read(out_file), 180, "the server to be ready")
+    stream = InFlightRequest("127.0.0.1", port, stream=True, max_tokens=40)
+    stream.start()
+    stream.first_token.wait(timeout=60)
+    cancelled_at = time.time()
+    r = slurm.run(["scancel", str(job)])
+    if r.returncode != 0:
+        fail("scancel failed: " + r.stderr)
+    wait_for(lambda: "draining" in read(out_file), 10, "the leader to start draining")
+    late = InFlightRequest("127.0.0.1", port, stream=False, max_tokens=4)
+    late.run()
+    stream.join(timeout=30)
+    state, code = slurm.wait_job(job, timeout=60)
+    ended_after = time.time() - cancelled_at
+    output = read(out_file)
+    print(f"--- cancelled serving job {job}: {state} {code} after {ended_after:.1f} s\n{output[-1500:]}")
+    if stream.outcome != "completed":
+        fail(f"the stream in flight when the job was cancelled did not complete: {stream.outcome} {stream.detail}")
+    if not (late.outcome or "").startswith("http-error 503"):
+        fail(f"a request during the drain got {late.outcome}, expected 503")
+    if "tessera: server stopped" not in output:
+        fail("the leader did not stop cleanly after the drain (SIGKILL at KillWait?)")
+    print(f"ok: scancel drained the srun job: the stream completed, 503 meanwhile, stopped after {ended_after:.1f} s")
 
 
 def mode_failed(slurm, binary, model, source, workdir):

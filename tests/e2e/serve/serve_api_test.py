@@ -273,6 +273,7 @@ def run_error_checks(c, server, name):
         if param:
             ok = ok and err["param"] == param and param in err["message"]
         c.check(ok, f"{status_wanted} {what}", (status, out))
+        c.check(bool(hdrs.get("X-Request-Id")), f"{status_wanted} {what}: the response names its request id", hdrs)
         return hdrs
 
     chat = {"model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
