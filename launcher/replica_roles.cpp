@@ -5,6 +5,8 @@
 #include <exception>
 #include <string>
 
+#include "parallel/collective_failure.h"
+
 namespace tessera::launcher {
 namespace {
 
@@ -20,10 +22,11 @@ void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, c
   watchdog.fail(replica.engine().activity().snapshot().describe() + ": " + error.what());
 }
 
-std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::RankWatchdogOptions options,
-                                                       parallel::FailureHandler on_failure) {
-  return std::make_unique<parallel::RankWatchdog>(replica.world(), replica.topology(), host_name(),
-                                                  replica.engine().activity(), options, std::move(on_failure));
+RankSupervision::RankSupervision(parallel::Communicator& world, parallel::ParallelLayout layout,
+                                 parallel::RankWatchdogOptions options, parallel::FailureHandler on_failure) {
+  parallel::run_collectively(world, [&] { topology_.emplace(world.size(), world.rank(), layout); });
+  watchdog_ = std::make_unique<parallel::RankWatchdog>(world, *topology_, host_name(), activity_, options,
+                                                       std::move(on_failure));
 }
 
 int follow_leader(runtime::Replica& replica, parallel::RankWatchdog& watchdog) {

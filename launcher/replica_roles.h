@@ -8,16 +8,33 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "parallel/rank_watchdog.h"
 #include "runtime/engine/replica.h"
 
 namespace tessera::launcher {
 
-// Collective over the replica's world: connects every rank's watchdog to the leader's and starts watching.
-// `on_failure` runs on the leader when the job is being ended (serve: /health and the in-flight requests).
-std::unique_ptr<parallel::RankWatchdog> start_watchdog(runtime::Replica& replica, parallel::RankWatchdogOptions options,
-                                                       parallel::FailureHandler on_failure = {});
+// A command's rank watchdog and the activity it watches. Started before the replica is built, so that the load is
+// watched too (a rank that dies or stops while loading ends the job instead of leaving the others in a collective);
+// the engine then reports into the same activity (ReplicaOptions::activity).
+class RankSupervision {
+ public:
+  // Collective over `world`: checks the layout (the replica's own check, with the same message) and connects every
+  // rank's watchdog to the leader's. `on_failure` runs on the leader when the job is being ended (serve: /health
+  // and the in-flight requests).
+  RankSupervision(parallel::Communicator& world, parallel::ParallelLayout layout, parallel::RankWatchdogOptions options,
+                  parallel::FailureHandler on_failure = {});
+  parallel::RankActivity& activity() { return activity_; }
+  parallel::RankWatchdog& watchdog() { return *watchdog_; }
+  // Every rank failed together (a CollectiveFailure): leave without the others counting it as a lost rank.
+  void stop_after_collective_failure() { watchdog_->stop(); }
+
+ private:
+  std::optional<parallel::Topology> topology_;
+  parallel::RankActivity activity_;
+  std::unique_ptr<parallel::RankWatchdog> watchdog_;
+};
 
 // An error inside a step of this rank: the watchdog ends the job with a message saying which step and what.
 [[noreturn]] void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, const std::exception& error);

@@ -11,7 +11,7 @@
 namespace tessera::parallel {
 
 enum class Activity : uint8_t {
-  kStarting = 0,        // building the replica, not yet in the engine loop
+  kStarting = 0,        // building the replica (loading), not yet in the engine loop
   kIdle = 1,            // the leader between steps (sleeping on its request queue, planning)
   kWaitingForPlan = 2,  // a follower waiting for the leader's next step plan
   kExecutingStep = 3,   // inside a step: broadcast, forward, collectives, sampling

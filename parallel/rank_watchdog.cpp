@@ -26,7 +26,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
 std::string ActivitySnapshot::describe() const {
   const std::string for_how_long = " (for " + seconds_text(in_it) + ")";
   switch (activity) {
-    case Activity::kStarting: return "starting" + for_how_long;
+    case Activity::kStarting: return "starting (building the replica, loading the model)" + for_how_long;
     case Activity::kIdle: return "idle between steps" + for_how_long;
     case Activity::kWaitingForPlan: return "waiting for the next step plan" + for_how_long;
     case Activity::kExecutingStep: return "executing step " + std::to_string(step) + for_how_long;
@@ -46,7 +46,10 @@ RankWatchdog::RankWatchdog(Communicator& world, const Topology& topology, const 
   thread_ = std::thread([this] { run(); });
 }
 
-RankWatchdog::~RankWatchdog() { stop(); }
+RankWatchdog::~RankWatchdog() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
 
 std::string RankWatchdog::describe_rank(int rank) const {
   std::string text = Topology(topology_.world_size(), rank, {topology_.tp(), topology_.pp()}).describe();
@@ -57,6 +60,7 @@ std::string RankWatchdog::describe_rank(int rank) const {
 
 void RankWatchdog::stop() {
   if (stopping_.exchange(true)) return;
+  // The thread may be ending the job right now: then the process exits under us, and nothing here matters.
   ControlMessage bye;
   bye.kind = ControlMessage::Kind::kGoodbye;
   bye.activity = activity_.snapshot();

@@ -57,8 +57,8 @@ class RankWatchdog {
   // Collective over `world` (whose ranks are the topology's). Starts the watchdog thread.
   RankWatchdog(Communicator& world, const Topology& topology, const std::string& host_name,
                const RankActivity& activity, RankWatchdogOptions options, FailureHandler on_failure = {});
-  // Stops watching without a goodbye when stop() was not called (the process is leaving on an error path that
-  // ends the job anyway).
+  // Without stop(), stops watching and closes the connections without a goodbye: a rank that leaves on its own
+  // (an error path that the others did not agree on) is then seen by the others as gone, and the job ends.
   ~RankWatchdog();
   RankWatchdog(const RankWatchdog&) = delete;
   RankWatchdog& operator=(const RankWatchdog&) = delete;

@@ -235,6 +235,7 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
 int run_bench(const BenchOptions& o) {
   parallel::MpiSession mpi(nullptr, nullptr);
   const int rank = mpi.world_rank();
+  std::unique_ptr<RankSupervision> supervision;
   try {
     auto world = parallel::MpiCommunicator::world();
     std::vector<int> batches;
@@ -257,7 +258,10 @@ int run_bench(const BenchOptions& o) {
         copy_gb_per_s = o.backend == "cuda" ? measure_device_copy_bandwidth(bytes) : measure_host_copy_bandwidth(bytes);
       }
     });
+    supervision = std::make_unique<RankSupervision>(*world, parallel::ParallelLayout{o.tp, o.pp},
+                                                    parallel::RankWatchdogOptions{});
     runtime::ReplicaOptions ro;
+    ro.activity = &supervision->activity();
     ro.model = o.model;
     ro.layout = {o.tp, o.pp};
     ro.backend = o.backend;
@@ -268,10 +272,11 @@ int run_bench(const BenchOptions& o) {
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
     auto replica = runtime::Replica::create(ro);
-    auto watchdog = start_watchdog(*replica, parallel::RankWatchdogOptions{});
-    if (rank != 0) return follow_leader(*replica, *watchdog);
-    return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
+    if (rank != 0) return follow_leader(*replica, supervision->watchdog());
+    return lead_replica(*replica, supervision->watchdog(),
+                        [&] { return run_leader(*replica, o, batches, copy_gb_per_s); });
   } catch (const parallel::CollectiveFailure& e) {
+    if (supervision) supervision->stop_after_collective_failure();
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;
   }

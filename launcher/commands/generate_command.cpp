@@ -64,13 +64,17 @@ int run_leader(runtime::Replica& replica, const runtime::Tokenizer* tokenizer, c
 int run_generate(const CLI::App& cmd, GenerationOptions& o) {
   parallel::MpiSession mpi(nullptr, nullptr);
   const int rank = mpi.world_rank();
+  std::unique_ptr<RankSupervision> supervision;
   try {
     auto world = parallel::MpiCommunicator::world();
     parallel::run_collectively(*world, [&] {
       resolve_generation_options(cmd, o);
       configure_cpu_threads();
     });
+    supervision = std::make_unique<RankSupervision>(*world, parallel::ParallelLayout{o.tp, o.pp},
+                                                    parallel::RankWatchdogOptions{});
     runtime::ReplicaOptions replica_options;
+    replica_options.activity = &supervision->activity();
     replica_options.model = o.model;
     replica_options.layout = {o.tp, o.pp};
     replica_options.max_sequence_length = o.max_sequence_length;
@@ -94,10 +98,11 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
                     replica->max_sequence_length(), " (raise --max-seq-len)");
     });
     print_layout(*replica);
-    auto watchdog = start_watchdog(*replica, parallel::RankWatchdogOptions{});
-    if (rank != 0) return follow_leader(*replica, *watchdog);
-    return lead_replica(*replica, *watchdog, [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
+    if (rank != 0) return follow_leader(*replica, supervision->watchdog());
+    return lead_replica(*replica, supervision->watchdog(),
+                        [&] { return run_leader(*replica, tokenizer.get(), prompt, o); });
   } catch (const parallel::CollectiveFailure& e) {
+    if (supervision) supervision->stop_after_collective_failure();
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;
   }

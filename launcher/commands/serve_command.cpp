@@ -287,6 +287,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
   std::unique_ptr<frontend::ServerMetrics> metrics;
   std::unique_ptr<Access> access;  // before the server: destroyed after its threads stopped
   std::unique_ptr<frontend::HttpServer> server;
+  std::unique_ptr<RankSupervision> supervision;
   try {
     auto world = parallel::MpiCommunicator::world();
     parallel::run_collectively(*world, [&] {
@@ -308,21 +309,25 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
                                                       frontend::TlsFiles{o.tls_cert_file, o.tls_key_file});
       server->start([m = metrics.get()] { m->add_frontend_thread(static_cast<int>(::syscall(SYS_gettid))); });
     });
-    auto replica = runtime::Replica::create(replica_options(o));
+    supervision = std::make_unique<RankSupervision>(
+        *world, parallel::ParallelLayout{o.tp, o.pp}, watchdog_options(o),
+        [&](const std::string& message) { fail_serving(message, status, in_flight); });
+    runtime::ReplicaOptions ro = replica_options(o);
+    ro.activity = &supervision->activity();
+    auto replica = runtime::Replica::create(ro);
     std::unique_ptr<runtime::Tokenizer> tokenizer;
     parallel::run_collectively(replica->world(), [&] {
       if (rank == 0) tokenizer = runtime::load_model_tokenizer_if_any(o.model);
     });
-    auto watchdog = start_watchdog(*replica, watchdog_options(o), [&](const std::string& message) {
-      fail_serving(message, status, in_flight);
-    });
     print_layout(*replica);
-    if (rank != 0) return follow_leader(*replica, *watchdog);
-    return lead_replica(*replica, *watchdog, [&] {
-      return lead(*replica, o, *server, gate, status, *metrics, in_flight, *watchdog, tokenizer.get(),
+    parallel::RankWatchdog& watchdog = supervision->watchdog();
+    if (rank != 0) return follow_leader(*replica, watchdog);
+    return lead_replica(*replica, watchdog, [&] {
+      return lead(*replica, o, *server, gate, status, *metrics, in_flight, watchdog, tokenizer.get(),
                   access->control);
     });
   } catch (const parallel::CollectiveFailure& e) {
+    if (supervision) supervision->stop_after_collective_failure();
     if (server) server->stop(std::chrono::milliseconds(0));
     if (rank == 0) std::fprintf(stderr, "tessera: error: %s\n", e.what());
     return 1;

@@ -14,10 +14,11 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 }  // namespace
 
 Engine::Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size,
-               SchedulerLimits limits)
+               SchedulerLimits limits, parallel::RankActivity* activity)
     : world_(world),
       executor_(executor),
       scheduler_(kv_blocks, block_size, limits),
+      activity_(activity ? *activity : own_activity_),
       faults_(FaultInjector::from_environment(world.rank())) {}
 
 bool Engine::in_step() const {

@@ -30,7 +30,9 @@ struct ServeLoopOptions {
 
 class Engine {
  public:
-  Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size, SchedulerLimits limits);
+  // `activity`: where to report what the engine thread does (null: the engine's own).
+  Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size, SchedulerLimits limits,
+         parallel::RankActivity* activity = nullptr);
 
   // Leader only.
   Scheduler& scheduler() { return scheduler_; }
@@ -64,7 +66,8 @@ class Engine {
   StageExecutor& executor_;
   Scheduler scheduler_;
   uint64_t next_step_ = 0;
-  parallel::RankActivity activity_;
+  parallel::RankActivity own_activity_;
+  parallel::RankActivity& activity_;
   FaultInjector faults_;
 };
 

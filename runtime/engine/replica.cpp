@@ -75,7 +75,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     limits.prefix_caching = options.prefix_caching;
     limits.vocab_size = replica->config_.vocab_size;
     replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_,
-                                                replica->kv_blocks_, options.block_size, limits);
+                                                replica->kv_blocks_, options.block_size, limits, options.activity);
   });
   return replica;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cpu/packed_matrix.h"
+#include "parallel/rank_activity.h"
 #include "parallel/topology.h"
 
 namespace tessera::runtime {
@@ -46,6 +47,9 @@ struct ReplicaOptions {
   // bf16 / q8_0: repacked, fewer bytes, lossy.
   kernels::cpu::WeightFormat weight_format = kernels::cpu::WeightFormat::kNative;
   GpuOptions gpu;
+  // Where the engine reports what it is doing, for the rank watchdog that the launcher started before the load
+  // (parallel/rank_watchdog.h); null: the engine keeps its own.
+  parallel::RankActivity* activity = nullptr;
 };
 
 }  // namespace tessera::runtime

@@ -7,6 +7,7 @@ in flight. Each fault, one server each:
   leader-throws    an exception on the leader inside a step (TESSERA_TEST_FAULT, runtime/engine/fault_injection.h)
   follower-throws  an exception on rank 2 inside a step
   follower-hangs   rank 1's engine thread hangs inside a step while its process lives (the step timeout)
+  sigstop-loading  SIGSTOP of rank 2 while the model loads (/health says 503), before anything is served
 Each must: end every rank within the target (10 s from the fault), give every in-flight client an explicit error
 (an error event then [DONE] in a stream, an HTTP error otherwise), turn /health away from 200 once known, print one
 message naming the failed rank, and exit non-zero. Prints the measured time per fault (docs/RELIABILITY.md).
@@ -16,13 +17,14 @@ Usage: serve_faults_test.py TESSERA MODEL [FAULT ...]
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from test_data import missing_file_exit_code  # noqa: E402
-from serve_harness import Checks, Server  # noqa: E402
+from serve_harness import Checks, Server, free_port, mpirun  # noqa: E402
 from fault_clients import HealthPoller, InFlightRequest, wait_gone  # noqa: E402
 
 TARGET_SECONDS = 10.0
@@ -36,19 +38,6 @@ FAULTS = {
 }
 
 
-def rank_pids(server, np):
-    """World rank -> pid, from Open MPI's environment of each process."""
-    by_rank = {}
-    for pid in server.pids():
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
-            by_rank[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
-        except (OSError, KeyError, ValueError):
-            pass
-    return by_rank if len(by_rank) == np else None
-
-
 def run_fault(c, binary, model, name):
     fault_env, fault_signal, flags, message_pattern = FAULTS[name]
     env = {"TESSERA_TEST_FAULT": fault_env} if fault_env else {}
@@ -56,7 +45,7 @@ def run_fault(c, binary, model, name):
     with Server(binary, model, np=3, tp=3, extra=flags, env=env) as server:
         ranks = None
         for _ in range(50):
-            ranks = rank_pids(server, 3)
+            ranks = rank_pids_of_port(server.port, 3)
             if ranks:
                 break
             time.sleep(0.1)
@@ -110,6 +99,67 @@ def run_fault(c, binary, model, name):
             c.check(any(s == 503 for at, s in poller.samples if at > fault_at), f"{name}: /health answered 503")
 
 
+def sigstop_while_loading(c, binary, model):
+    """The load is watched too: the watchdog starts before the replica is built."""
+    name = "sigstop-loading"
+    print(f"--- {name}")
+    port = free_port()
+    cmd = mpirun(3) + [binary, "serve", "--model", model, "--tp", "3", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        poller = HealthPoller("127.0.0.1", port)
+        poller.start()
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(s == 503 for _, s in poller.samples):
+            time.sleep(0.02)
+        ranks = None
+        while time.time() < deadline and not ranks:
+            ranks = rank_pids_of_port(port, 3)
+        if not c.check(ranks is not None, f"{name}: the server is loading (503) and its 3 ranks run"):
+            return
+        time.sleep(0.3)  # the watchdogs connect right after the listening phase
+        fault_at = time.time()
+        os.kill(ranks[2], signal.SIGSTOP)
+        gone_after = wait_gone(list(ranks.values()), timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            out = ""
+        poller.stop()
+        c.check(gone_after is not None and gone_after <= TARGET_SECONDS,
+                f"{name}: every rank is gone within {TARGET_SECONDS:.0f} s of the fault", gone_after)
+        if gone_after is not None:
+            print(f"measured {name}: every rank gone {gone_after:.2f} s after the fault")
+        c.check(proc.returncode not in (None, 0), f"{name}: mpirun exits non-zero", proc.returncode)
+        errors = [line for line in out.splitlines() if line.startswith("tessera: error")]
+        print("\n".join(errors))
+        c.check(len(errors) == 1 and re.search(r"rank 2 .*stopped answering", errors[0]) is not None,
+                f"{name}: one message names the failed rank", errors)
+        c.check(not poller.healthy_after(fault_at), f"{name}: /health never said 200")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+
+def rank_pids_of_port(port, np):
+    out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {port}"], capture_output=True, text=True)
+    by_rank = {}
+    for pid in out.stdout.split():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "tessera":
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            by_rank[int(env[b"OMPI_COMM_WORLD_RANK"])] = int(pid)
+        except (OSError, KeyError, ValueError):
+            pass
+    return by_rank if len(by_rank) == np else None
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -117,10 +167,13 @@ def main():
     binary, model = sys.argv[1], sys.argv[2]
     if not os.path.exists(model):
         return missing_file_exit_code(model)
-    names = sys.argv[3:] or list(FAULTS)
+    names = sys.argv[3:] or list(FAULTS) + ["sigstop-loading"]
     c = Checks()
     for name in names:
-        run_fault(c, binary, model, name)
+        if name == "sigstop-loading":
+            sigstop_while_loading(c, binary, model)
+        else:
+            run_fault(c, binary, model, name)
     return c.finish()
 
 
