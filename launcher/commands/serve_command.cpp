@@ -49,20 +49,41 @@
 namespace tessera::launcher {
 namespace {
 
-// Answers 503 until the API is installed (the model is still loading), then hands every request to it.
+// The front door of rank 0's HTTP server: answers 503 until the API is installed (the model is still loading), then
+// hands every request to it. Requests that never reach the API (the 503s here, and what the HTTP layer refuses
+// itself: timeouts, oversize, malformed HTTP) get their audit line here.
 class LoadingGate final : public frontend::HttpHandler {
  public:
   void install(frontend::HttpHandler* api) { api_.store(api); }
+  void set_audit(frontend::AuditLog* audit) { audit_ = audit; }
   void handle(frontend::HttpRequest request, std::shared_ptr<frontend::Exchange> exchange) override {
     if (frontend::HttpHandler* api = api_.load()) return api->handle(std::move(request), std::move(exchange));
+    const std::string id = ids_.next();
     exchange->respond(503, "application/json",
                       frontend::ApiError(503, "the model is still loading", "service_unavailable").body(),
-                      {{"Retry-After", "5"}, {"X-Request-Id", ids_.next()}});
+                      {{"Retry-After", "5"}, {"X-Request-Id", id}});
+    audit({std::chrono::system_clock::now(), id, request.remote, request.method, request.target, 503},
+          "service_unavailable");
   }
+  void refused(const frontend::RefusedRequest& request) override { audit(request, "invalid_request_error"); }
 
  private:
-  frontend::RequestIds ids_;
+  void audit(const frontend::RefusedRequest& r, const char* error_type) {
+    if (!audit_) return;
+    frontend::AuditRecord record;
+    record.time = r.time;
+    record.request_id = r.request_id;
+    record.client = r.remote;
+    record.method = r.method;
+    record.route = r.target.substr(0, r.target.find('?'));
+    record.status = r.status;
+    record.error_type = error_type;
+    audit_->write(record);
+  }
+
   std::atomic<frontend::HttpHandler*> api_{nullptr};
+  frontend::AuditLog* audit_ = nullptr;  // set before the server starts
+  frontend::RequestIds ids_;
 };
 
 runtime::ReplicaOptions replica_options(const ServeOptions& o) {
@@ -300,6 +321,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
       if (rank != 0) return;
       metrics = std::make_unique<frontend::ServerMetrics>(o.served_model_name);
       access = make_access(o);
+      gate.set_audit(access->audit.get());
       frontend::HttpLimits limits;
       limits.read_timeout = std::chrono::seconds(o.http_read_timeout_seconds);
       limits.idle_timeout = std::chrono::seconds(o.http_idle_timeout_seconds);

@@ -1,7 +1,8 @@
 #pragma once
-// The audit log of the HTTP API (--audit-log FILE, `-` for stderr): one JSON object per line for every request the
-// API answered, whatever its status (not what the HTTP layer refuses before the API sees it: malformed HTTP, a body
-// over the limit, a read timeout; nor the 503s while the model loads), e.g.
+// The audit log of the HTTP API (--audit-log FILE, `-` for stderr): one JSON object per line for every request
+// answered, whatever its status: by the API, by the HTTP layer before the API saw it (malformed HTTP, a body over
+// the limit, a read timeout: the route is empty when the headers never arrived whole), or while the model loads
+// (503; both written by serve's front door, launcher/commands/serve_command.cpp), e.g.
 //   {"time":"2025-05-01T12:00:00.123Z","request_id":"...","key_name":"alice","client":"127.0.0.1:5123",
 //    "method":"POST","route":"/v1/chat/completions","status":200,"prompt_tokens":12,"completion_tokens":8,
 //    "queue_seconds":0.001,"first_token_seconds":0.05,"total_seconds":0.4,"finish_reason":"stop"}

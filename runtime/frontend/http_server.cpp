@@ -388,8 +388,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     in_exchange_ = true;
     ++generation_;
     active_->fetch_add(1);
-    // Errors of the HTTP layer itself (408, 413, 431, 400) never reached the API; they carry an id all the same.
-    respond(generation_, status, "application/json", body, {{"X-Request-Id", ids_->next()}});
+    // Errors of the HTTP layer itself (408, 413, 431, 400) never reach the API; they carry an id all the same, and
+    // the handler hears of them (the audit log).
+    RefusedRequest refused{std::chrono::system_clock::now(), ids_->next(), remote_, "", "", status};
+    if (parser_ && parser_->is_header_done()) {
+      refused.method = std::string(parser_->get().method_string());
+      refused.target = std::string(parser_->get().target());
+    }
+    handler_.refused(refused);
+    respond(generation_, status, "application/json", body, {{"X-Request-Id", refused.request_id}});
   }
 
   void finish_exchange(std::string bytes) {

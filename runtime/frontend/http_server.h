@@ -66,11 +66,24 @@ class Exchange {
   virtual bool connected() const = 0;
 };
 
+// A request the HTTP layer answered itself, before any handler saw it: a read timeout (408), a body or headers
+// over the limit (413, 431), malformed HTTP (400). Method and target are empty when the headers never arrived whole.
+struct RefusedRequest {
+  std::chrono::system_clock::time_point time;
+  std::string request_id;  // the X-Request-Id of the reply
+  std::string remote;
+  std::string method;
+  std::string target;
+  int status = 0;
+};
+
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   // On the exchange's executor. Must eventually respond or end the stream (unless the client went away).
   virtual void handle(HttpRequest request, std::shared_ptr<Exchange> exchange) = 0;
+  // Told of every request the HTTP layer refused itself (for the audit log). On an I/O thread; must not block.
+  virtual void refused(const RefusedRequest& request) { (void)request; }
 };
 
 class HttpServer {

@@ -16,6 +16,7 @@ Usage: serve_access_test.py TESSERA MODEL
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,22 @@ def run_keyed(c, binary, model, tmp):
                              want=400, what="a request larger than the tpm limit (never fits)")
         c.check(error_shape(out) and out["error"]["code"] == "request_too_large", "too large: request_too_large", out)
 
+        # Refused by the HTTP layer before the API saw it (headers over 16 KiB): still an id, still an audit line.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (20 << 10) + b"\r\n\r\n")
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        head = reply.split(b"\r\n\r\n")[0].decode(errors="replace")
+        refused_id = re.search(r"(?im)^X-Request-Id: (\S+)", head)
+        c.check(head.startswith("HTTP/1.1 431") and refused_id is not None,
+                "431 from the HTTP layer carries X-Request-Id", head[:200])
+        if refused_id:
+            ledger.add(refused_id.group(1), 431, None)
+
         rejected = {}
         for line in server.request("GET", "/metrics")[2].splitlines():
             m = re.match(r'tessera:request_rejected_total\{.*reason="(\w+)".*\} (\S+)', line)
@@ -252,7 +269,7 @@ def run_keyed(c, binary, model, tmp):
     with open(audit) as f:
         lines = f.read().splitlines()
     records, statuses = check_audit(c, lines, ledger, content=False, label="audit (keys, no content)")
-    c.check({200, 401, 404, 429, 400} <= statuses, "the audit log has 200, 400, 401, 404 and 429", statuses)
+    c.check({200, 401, 404, 429, 400, 431} <= statuses, "the audit log has 200, 400, 401, 404, 429 and 431", statuses)
     c.check(any(r["key_name"] == "alice" for r in records) and any(r["key_name"] == "bob" for r in records),
             "the audit log names the keys")
     c.check(oct(os.stat(audit).st_mode & 0o777) == "0o600", "the audit log is 0600", oct(os.stat(audit).st_mode))
