@@ -123,10 +123,13 @@ parallel::RankWatchdogOptions watchdog_options(const ServeOptions& o) {
 
 // The leader's part when the watchdog ends the job: /health says why, every client gets its error, and the I/O
 // threads get a moment to write them before the process exits.
-void fail_serving(const std::string& message, runtime::EngineStatus& status, frontend::InFlightRequests& in_flight) {
+// The wait stays well inside the peer timeout: the watchdog thread that runs this may be the one whose heartbeats
+// keep the followers from leaving on their own (and printing a second message).
+void fail_serving(const std::string& message, runtime::EngineStatus& status, frontend::InFlightRequests& in_flight,
+                  std::chrono::milliseconds peer_timeout) {
   status.fail(message);
   in_flight.fail_all("the engine failed: " + message);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(2000);
+  const auto deadline = std::chrono::steady_clock::now() + std::min(std::chrono::milliseconds(2000), peer_timeout / 3);
   while (in_flight.size() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -333,7 +336,9 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     });
     supervision = std::make_unique<RankSupervision>(
         *world, parallel::ParallelLayout{o.tp, o.pp}, watchdog_options(o),
-        [&](const std::string& message) { fail_serving(message, status, in_flight); });
+        [&](const std::string& message) {
+          fail_serving(message, status, in_flight, watchdog_options(o).peer_timeout);
+        });
     runtime::ReplicaOptions ro = replica_options(o);
     ro.activity = &supervision->activity();
     auto replica = runtime::Replica::create(ro);

@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from test_data import missing_file_exit_code  # noqa: E402
-from serve_harness import Checks, Server, free_port, mpirun  # noqa: E402
+from serve_harness import Checks, Server, free_port, mpirun, rank_of, serve_pids  # noqa: E402
 from fault_clients import HealthPoller, InFlightRequest, wait_gone  # noqa: E402
 
 TARGET_SECONDS = 10.0
@@ -145,18 +145,9 @@ def sigstop_while_loading(c, binary, model):
 
 
 def rank_pids_of_port(port, np):
-    out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {port}"], capture_output=True, text=True)
-    by_rank = {}
-    for pid in out.stdout.split():
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() != "tessera":
-                    continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
-            by_rank[int(env[b"OMPI_COMM_WORLD_RANK"])] = int(pid)
-        except (OSError, KeyError, ValueError):
-            pass
+    """World rank -> pid of the job on `port`, once all `np` ranks run."""
+    by_rank = {rank_of(pid): pid for pid in serve_pids(port)}
+    by_rank.pop(None, None)
     return by_rank if len(by_rank) == np else None
 
 

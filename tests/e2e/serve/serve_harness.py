@@ -21,6 +21,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serve_pids(port):
+    """The tessera processes (ranks) of the `tessera serve` job on `port`."""
+    out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {port}"], capture_output=True, text=True)
+    pids = []
+    for p in out.stdout.split():
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "tessera":  # not mpirun, whose command line names the same port
+                    pids.append(int(p))
+        except OSError:
+            pass
+    return pids
+
+
+def rank_of(pid):
+    """The MPI world rank of a process that mpirun started (from its environment), or None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        return int(env[b"OMPI_COMM_WORLD_RANK"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def mpirun(np):
     cmd = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(np)]
     if os.geteuid() == 0:
@@ -113,16 +137,7 @@ class Server:
 
     def pids(self):
         """The tessera processes (ranks) of this job."""
-        out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {self.port}"], capture_output=True, text=True)
-        pids = []
-        for p in out.stdout.split():
-            try:
-                with open(f"/proc/{p}/comm") as f:
-                    if f.read().strip() == "tessera":  # not mpirun, whose command line names the same port
-                        pids.append(int(p))
-            except OSError:
-                pass
-        return pids
+        return serve_pids(self.port)
 
     def stop(self, sig=signal.SIGUSR1, timeout=60):
         """Signals mpirun (which forwards to the ranks) and waits; returns mpirun's exit code."""

@@ -20,24 +20,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from netns_hosts import SKIP, TwoHosts, missing  # noqa: E402
 from test_data import missing_file_exit_code  # noqa: E402
-from serve_harness import Checks  # noqa: E402
+from serve_harness import Checks, serve_pids  # noqa: E402
 from fault_clients import HealthPoller, InFlightRequest, alive, wait_gone  # noqa: E402
 
 TARGET_SECONDS = 10.0
 PORT = 8123
-
-
-def tessera_pids(port):
-    out = subprocess.run(["pgrep", "-f", f"tessera serve .*--port {port}"], capture_output=True, text=True)
-    pids = []
-    for p in out.stdout.split():
-        try:
-            with open(f"/proc/{p}/comm") as f:
-                if f.read().strip() == "tessera":
-                    pids.append(int(p))
-        except OSError:
-            pass
-    return pids
 
 
 def main():
@@ -76,7 +63,7 @@ def main():
         try:
             if not c.check(ready.wait(timeout=240), "the two-host server is ready", "".join(lines)[-3000:]):
                 return c.finish()
-            pids = tessera_pids(PORT)
+            pids = serve_pids(PORT)
             c.check(len(pids) == 6, "six ranks run", pids)
             poller = HealthPoller(server_host, PORT)
             poller.start()
@@ -123,7 +110,7 @@ def main():
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-            for pid in tessera_pids(PORT):
+            for pid in serve_pids(PORT):
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
             # The Open MPI daemon of host B was started through the agent outside mpirun's session.
