@@ -81,6 +81,9 @@ void declare_serve_config(ConfigSchema& s) {
 void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--config", o.config_file, "YAML configuration (configs/*.yaml); flags override its fields");
   cmd.add_option("--model", o.model, "Model: a .gguf file, a Hugging Face directory or dummy:<preset>");
+  cmd.add_option("--verify-sha256", o.verify_sha256,
+                 "Check the model files against a sha256sum manifest (sha256sum *.safetensors > model.sha256) or one "
+                 "64-hex hash (single-file models) before loading; a mismatch ends the job");
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
@@ -111,6 +114,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   if (!o.config_file.empty()) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
     take(config, "model", cmd, "--model", o.model);
+    take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
     take(config, "backend", cmd, "--backend", o.backend);
     take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
     take(config, "chat_template", cmd, "--chat-template", o.chat_template);
@@ -134,6 +138,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     o.no_prefix_caching = !prefix_caching;
   }
   o.model = expand_home(o.model);
+  o.verify_sha256 = expand_home(o.verify_sha256);
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");
   if (o.served_model_name.empty()) {
     // As clients know the model: the file's name without .gguf, a directory's name, or dummy:<preset>.

@@ -3,10 +3,12 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "runtime/engine/stage_backend.h"
+#include "runtime/model/model_integrity.h"
 #include "runtime/model/model_source.h"
 #include "runtime/model/tensor_parallel_shard.h"
 
@@ -39,6 +41,14 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::unique_ptr<StageBuilder> builder;
   int64_t fits_blocks = 0;
   parallel::run_collectively(*replica->groups_.world, [&] {
+    // Integrity first: the files this rank maps are hashed before anything reads them, and a mismatch on any rank
+    // fails every rank with the one message naming the file.
+    if (!options.verify_sha256.empty()) {
+      const Sha256Expectation expectation = load_sha256_expectation(options.verify_sha256);
+      const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      const int threads = std::max(1, hardware / std::max(1, options.kv_cache.ranks_on_node));
+      replica->integrity_summary_ = verify_model_sha256(options.model, expectation, threads).summary();
+    }
     source = open_model_source(options.model);
     const ModelConfig& config = source.config;
     check_tensor_parallel_split(config, topo.tp());

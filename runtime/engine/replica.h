@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "parallel/process_groups.h"
 #include "parallel/topology.h"
@@ -33,6 +34,8 @@ class Replica {
   size_t kv_cache_bytes() const { return kv_cache_bytes_; }
   int kv_blocks() const { return kv_blocks_; }
   int max_sequence_length() const { return max_sequence_length_; }
+  // What ReplicaOptions::verify_sha256 checked on this rank ("" when nothing was verified).
+  const std::string& integrity_summary() const { return integrity_summary_; }
 
  private:
   Replica() = default;
@@ -47,6 +50,7 @@ class Replica {
   size_t kv_cache_bytes_ = 0;
   int kv_blocks_ = 0;
   int max_sequence_length_ = 0;
+  std::string integrity_summary_;
 };
 
 }  // namespace tessera::runtime
