@@ -53,7 +53,9 @@ void declare_generation_config(ConfigSchema& s) {
   top_p.min_exclusive = true;
   s.key("generation", top_p);
   s.key("generation", key("min_p", K::kFloat, "--min-p", "min-p filter (0: off)", {}, 0, 1));
-  s.key("generation", key("seed", K::kInt, "--seed", "sampling seed", {}, 0));
+  ConfigKey seed = key("seed", K::kInt, "--seed", "sampling seed", {}, 0);
+  seed.wide = true;
+  s.key("generation", seed);
 }
 
 void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {

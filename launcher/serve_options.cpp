@@ -67,8 +67,10 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("scheduler", key("kv_block_size", K::kInt, "--kv-block-size", "tokens per KV cache block", 1, 1024));
   s.key("scheduler", key("kv_cache_memory", K::kString, "--kv-cache-memory",
                          "KV cache bytes per rank, e.g. 2GiB or 512MiB (wins over the fraction)"));
-  s.key("scheduler", key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
-                         "KV cache size in blocks (wins over memory and fraction; 0: unset)", 0));
+  ConfigKey blocks = key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
+                         "KV cache size in blocks (wins over memory and fraction; 0: unset)", 0);
+  blocks.wide = true;  // an int64_t
+  s.key("scheduler", blocks);
   ConfigKey fraction = key("kv_cache_memory_fraction", K::kFloat, "--kv-cache-memory-fraction",
                            "share of the memory left after the weights for the KV cache (CPU: of the node's "
                            "available memory, split among its ranks)", 0, 1);

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "parallel/collective_failure.h"
@@ -40,6 +41,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::optional<StageRequest> request;
   std::unique_ptr<StageBuilder> builder;
   int64_t fits_blocks = 0;
+  const auto load_start = std::chrono::steady_clock::now();
   parallel::run_collectively(*replica->groups_.world, [&] {
     // Integrity first: the files this rank maps are hashed before anything reads them, and a mismatch on any rank
     // fails every rank with the one message naming the file.
@@ -68,6 +70,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     replica->max_sequence_length_ = max_len;
     replica->config_ = config;
   });
+  replica->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   // Phase 3: the KV cache, of the blocks every rank can hold (the leader hands out blocks for all), and the engine.
   const int64_t kv_blocks = world_min(fits_blocks);

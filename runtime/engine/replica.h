@@ -36,6 +36,8 @@ class Replica {
   int max_sequence_length() const { return max_sequence_length_; }
   // What ReplicaOptions::verify_sha256 checked on this rank ("" when nothing was verified).
   const std::string& integrity_summary() const { return integrity_summary_; }
+  // Seconds this rank took to verify (when asked), open and load its part of the model.
+  double load_seconds() const { return load_seconds_; }
 
  private:
   Replica() = default;
@@ -51,6 +53,7 @@ class Replica {
   int kv_blocks_ = 0;
   int max_sequence_length_ = 0;
   std::string integrity_summary_;
+  double load_seconds_ = 0.0;
 };
 
 }  // namespace tessera::runtime

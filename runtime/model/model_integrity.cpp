@@ -85,8 +85,7 @@ Sha256Expectation parse_sha256_manifest(std::string_view text, const std::string
     const bool well_formed = line.size() >= 67 && is_sha256_hex(line.substr(0, 64)) && line[64] == ' ' &&
                              (line[65] == ' ' || line[65] == '*');
     TESSERA_CHECK(well_formed, source, ":", line_number,
-                  ": not a sha256sum line (\"<64 hex digits>  <file name>\", as `sha256sum FILES > ",
-                  fs::path(source).filename().string(), "` writes them)");
+                  ": not a sha256sum line (\"<64 hex digits>  <file name>\", as `sha256sum FILES` writes them)");
     std::optional<std::string> name = std::string(line.substr(66));
     if (escaped) name = unescape_name(*name);
     TESSERA_CHECK(name && !name->empty(), source, ":", line_number, ": bad escape in the file name");

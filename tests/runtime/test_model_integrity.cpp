@@ -69,7 +69,7 @@ TEST(Sha256Manifest, ParsesWhatSha256sumWrites) {
 
 TEST(Sha256Manifest, RejectsMalformedLinesNamingThem) {
   const std::string good = std::string(kShard1) + "  a.safetensors\n";
-  for (const std::string bad : {std::string(kShard1) + " a.safetensors",               // one space
+  for (const std::string& bad : {std::string(kShard1) + " a.safetensors",               // one space
                                 std::string(kShard1).substr(1) + "  a.safetensors",   // 63 digits
                                 std::string(kShard1) + "x  a.safetensors",            // 65 characters
                                 std::string("SHA256 (a.safetensors) = ") + kShard1,   // BSD --tag style
