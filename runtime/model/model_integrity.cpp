@@ -250,4 +250,13 @@ Sha256Verification verify_model_sha256(const fs::path& model, const Sha256Expect
   return out;
 }
 
+std::future<Sha256Verification> start_model_sha256_verification(fs::path model, Sha256Expectation expectation,
+                                                                int max_threads) {
+  // The thread owns its copies of the arguments.
+  return std::async(std::launch::async,
+                    [model = std::move(model), expectation = std::move(expectation), max_threads] {
+                      return verify_model_sha256(model, expectation, max_threads);
+                    });
+}
+
 }  // namespace tessera::runtime

@@ -1,9 +1,10 @@
 #pragma once
 // Model integrity (`--verify-sha256 <manifest-or-hash>` of `tessera serve` and `tessera generate`, `verify_sha256:`
-// in YAML): before a rank maps its model files it hashes them and checks them against what the operator expects,
-// so a truncated download, a bit flip on a shared file system or a swapped file fails the job at load time with one
-// message naming the file, the expected and the actual hash (Replica::create runs it inside the collective load
-// phase, so every rank fails together).
+// in YAML): while a rank loads its model files it hashes them on a background thread and checks them against what
+// the operator expects, so a truncated download, a bit flip on a shared file system or a swapped file fails the job
+// at load time with one message naming the file, the expected and the actual hash (Replica::create starts it when the
+// collective load phase begins and waits for it before the replica is ready, so every rank fails together, with the
+// integrity message even when the load failed too).
 //
 // The argument is either
 //   - a manifest as `sha256sum` writes it: lines "<64 hex>  <name>" (or "<64 hex> *<name>", binary mode; blank lines
@@ -17,6 +18,7 @@
 // generation_config.json, the index, tokenizer.json, tokenizer_config.json) when the manifest lists them.
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,5 +68,12 @@ struct Sha256Verification {
 // MANIFEST" (checked before anything is hashed), naming the first failing file.
 Sha256Verification verify_model_sha256(const std::filesystem::path& model, const Sha256Expectation& expectation,
                                        int max_threads);
+
+// verify_model_sha256 on a background thread, started now, so that hashing overlaps loading (Replica::create maps
+// and loads the weights meanwhile, then waits). The hash reads each file with its own read() calls, independent of
+// any mapping of it. get() returns the result or rethrows its tessera::Error; the future's destructor waits for the
+// thread (std::async), so dropping it never leaves the thread running past the arguments' owner.
+std::future<Sha256Verification> start_model_sha256_verification(std::filesystem::path model,
+                                                                Sha256Expectation expectation, int max_threads);
 
 }  // namespace tessera::runtime

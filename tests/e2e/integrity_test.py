@@ -18,7 +18,7 @@ import time
 from test_data import missing_file_exit_code
 
 TIMEOUT_S = 120
-FAIL_FAST_S = 60  # a failing check must end the job well before this (it fails before any weight is loaded)
+FAIL_FAST_S = 60  # a failing check must end the job well before this (at the end of the load phase at the latest)
 
 
 def sha256(path):
@@ -83,6 +83,15 @@ def main():
         text = ["--model", model, "--prompt", "hello"]
         ids = ["--model", tiny, "--prompt-ids", "1 2 3"]
         shard2 = os.path.join(tiny, shards[1])
+        # A copy whose second shard lost its tail (a truncated download): the load fails too, but the error reported
+        # must be the integrity one, naming the shard (the hash runs alongside the load and is preferred).
+        truncated = os.path.join(work, "truncated")
+        shutil.copytree(sharded, truncated)
+        truncated_shard = os.path.join(truncated, shards[1])
+        with open(truncated_shard, "r+b") as f:
+            f.truncate(os.path.getsize(truncated_shard) // 2)
+        truncated_manifest = os.path.join(work, "truncated.sha256")
+        write_manifest(truncated_manifest, [(sha256(os.path.join(tiny, n)), n) for n in shards])
         cases = [
             # (name, args, expected substrings of the one error line, or None: must succeed)
             ("gguf, manifest", gen + text + ["--verify-sha256", good], None),
@@ -95,6 +104,9 @@ def main():
              [f"{model}: expected sha256 {'1' * 64}, got {gguf_hash}"]),
             ("sharded, one wrong shard", gen + ids + ["--verify-sha256", tiny_wrong],
              [f"{shard2}: expected sha256 {'f' * 64}, got {sha256(shard2)}"]),
+            ("sharded, truncated shard (the load fails too)",
+             gen + ["--model", truncated, "--prompt-ids", "1 2 3", "--verify-sha256", truncated_manifest],
+             [f"model integrity check failed: {truncated_shard}: expected sha256 {sha256(shard2)}, got "]),
             ("sharded, shard not in the manifest", gen + ids + ["--verify-sha256", tiny_unlisted],
              [f"{shard2} is not in {tiny_unlisted}"]),
             ("sharded, bare hash for two files", gen + ids + ["--verify-sha256", gguf_hash],

@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const HttpLimits limits;
   const size_t segment = static_cast<size_t>(data[0]) + 1;
   beast::test::stream stream(context);
-  stream.append(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+  stream.append(beast::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
   stream.read_size(segment);
   stream.close_remote();  // the client sent everything and closed: end of stream after the bytes
   beast::flat_buffer buffer;

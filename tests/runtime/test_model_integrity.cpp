@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 
 #include "kernels/base/error.h"
@@ -143,6 +144,25 @@ TEST_F(ModelIntegrity, WrongHashNamesTheFileAndBothHashes) {
   EXPECT_NE(message.find("expected sha256 " + kZeros), std::string::npos) << message;
   EXPECT_NE(message.find(std::string("got ") + kShard2), std::string::npos) << message;
   EXPECT_EQ(message.find("model-00001"), std::string::npos) << "only the failing file: " << message;
+}
+
+TEST_F(ModelIntegrity, BackgroundVerificationGivesTheSameResultOrError) {
+  write(root_ / "model.sha256", shard_lines());
+  std::future<Sha256Verification> good =
+      start_model_sha256_verification(model_, load_sha256_expectation((root_ / "model.sha256").string()), 2);
+  const Sha256Verification v = good.get();
+  EXPECT_EQ(v.files, 2u);
+  EXPECT_GT(v.bytes, 0u);
+
+  write(root_ / "wrong.sha256", std::string(kShard1) + "  model-00001-of-00002.safetensors\n" + kZeros +
+                                    "  model-00002-of-00002.safetensors\n");
+  std::future<Sha256Verification> bad =
+      start_model_sha256_verification(model_, load_sha256_expectation((root_ / "wrong.sha256").string()), 1);
+  const std::string message = error_of([&] { bad.get(); });
+  EXPECT_NE(message.find("model-00002-of-00002.safetensors: expected sha256 " + kZeros), std::string::npos)
+      << message;
+  // Dropped without get(): the destructor waits for the thread, which reads only its own copies.
+  { auto dropped = start_model_sha256_verification(model_, load_sha256_expectation(kShard1), 1); }
 }
 
 TEST_F(ModelIntegrity, ModifiedFileFails) {
