@@ -32,7 +32,7 @@ void declare_generation_config(ConfigSchema& s) {
                 "model: a .gguf file, a Hugging Face directory (config.json + safetensors) or dummy:<preset>"));
   s.key("", key("verify_sha256", K::kString, "--verify-sha256",
                 "a sha256sum manifest (path) or one 64-hex SHA-256 that every rank checks the model files it maps "
-                "against before loading"));
+                "against while it loads them"));
   s.key("", key("backend", K::kString, "--backend", "compute backend", {"cpu", "cuda"}));
   s.key("", key("weight_dtype", K::kString, "--weight-dtype",
                 "how the projection matrices are kept in memory (native: the file's own blocks)",
@@ -63,7 +63,7 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--model", o.model, "Model: a .gguf file or a Hugging Face directory");
   cmd.add_option("--verify-sha256", o.verify_sha256,
                  "Check the model files against a sha256sum manifest (sha256sum *.safetensors > model.sha256) or one "
-                 "64-hex hash (single-file models) before loading; a mismatch ends the job");
+                 "64-hex hash (single-file models) while loading (hashed alongside the load); a mismatch ends the job");
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");

@@ -85,7 +85,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--model", o.model, "Model: a .gguf file, a Hugging Face directory or dummy:<preset>");
   cmd.add_option("--verify-sha256", o.verify_sha256,
                  "Check the model files against a sha256sum manifest (sha256sum *.safetensors > model.sha256) or one "
-                 "64-hex hash (single-file models) before loading; a mismatch ends the job");
+                 "64-hex hash (single-file models) while loading (hashed alongside the load); a mismatch ends the job");
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
