@@ -141,6 +141,11 @@ void check_value(const ConfigKey& k, const YAML::Node& node, const std::string& 
       if (k.kind == ConfigValueKind::kInt) {
         long long i = 0;
         if (!YAML::convert<long long>::decode(node, i)) bad("is not an integer: " + written(node));
+        // The option it fills is an int unless declared wide: a larger value would fail to convert later, far from
+        // the key (tests/fuzz/fuzz_config.cpp found `tp: 3000000000` passing here).
+        if (!k.wide && (i > std::numeric_limits<int>::max() || i < std::numeric_limits<int>::min())) {
+          bad("is out of range: " + written(node));
+        }
         v = static_cast<double>(i);
       } else if (!YAML::convert<double>::decode(node, v) || !std::isfinite(v)) {
         bad("is not a number: " + written(node));
@@ -167,8 +172,13 @@ void ConfigSchema::validate(const YAML::Node& root, const std::string& file) con
   for (const auto& s : sections_) {
     if (!s.name.empty()) top_allowed.push_back(s.name + ":");
   }
+  // Keys are plain names: a sequence or mapping as a key (`? [a, b]`) is an error here, not a conversion failure.
+  auto key_name = [&](const YAML::Node& key, const std::string& where) {
+    if (!key.IsScalar()) fail("config ", file, ": ", where, "a key must be a plain name, got ", written(key));
+    return key.Scalar();
+  };
   for (const auto& entry : root) {
-    const std::string name = entry.first.as<std::string>();
+    const std::string name = key_name(entry.first, "");
     const YAML::Node& value = entry.second;
     if (const ConfigKey* k = find("", name)) {
       check_value(*k, value, name, file);
@@ -180,7 +190,7 @@ void ConfigSchema::validate(const YAML::Node& root, const std::string& file) con
     TESSERA_CHECK(value.IsMap(), "config ", file, ": '", name, "' must be a section (a mapping of keys), got ",
                   written(value), "; its keys: ", join(key_names(*s)));
     for (const auto& inner : value) {
-      const std::string key = inner.first.as<std::string>();
+      const std::string key = key_name(inner.first, "in '" + name + "': ");
       const ConfigKey* k = find(name, key);
       if (!k) {
         fail("config ", file, ": unknown key '", dotted(name, key), "'; allowed in '", name, "': ",

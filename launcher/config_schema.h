@@ -24,6 +24,7 @@ struct ConfigKey {
   std::optional<double> min;         // numbers: inclusive bounds
   std::optional<double> max;
   bool min_exclusive = false;  // the minimum itself is not allowed: (min, max]
+  bool wide = false;  // kInt: read into a 64-bit field (seeds, block counts); otherwise into an int
   std::string flag;  // the command-line flag that overrides it, for messages ("--tp"); may be empty
 
   // What a valid value looks like, for error messages and the README ("an integer >= 1", "one of cpu, cuda").

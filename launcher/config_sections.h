@@ -11,7 +11,7 @@ const ConfigSchema& config_schema();
 
 // Declaration functions, one per options file. A new command adds its own here and in config_sections.cpp.
 void declare_generation_config(ConfigSchema& schema);  // generation_options.cpp: model, parallel:, generation:
-void declare_plan_config(ConfigSchema& schema);        // commands/plan_command.cpp: cluster:, plan:
+void declare_plan_config(ConfigSchema& schema);        // plan_config.cpp: cluster:, plan:
 void declare_serve_config(ConfigSchema& schema);       // serve_options.cpp: server:, scheduler:
 
 }  // namespace tessera::launcher

@@ -30,6 +30,9 @@ void declare_generation_config(ConfigSchema& s) {
   s.section("", "what to run and where");
   s.key("", key("model", K::kPath, "--model",
                 "model: a .gguf file, a Hugging Face directory (config.json + safetensors) or dummy:<preset>"));
+  s.key("", key("verify_sha256", K::kString, "--verify-sha256",
+                "a sha256sum manifest (path) or one 64-hex SHA-256 that every rank checks the model files it maps "
+                "against while it loads them"));
   s.key("", key("backend", K::kString, "--backend", "compute backend", {"cpu", "cuda"}));
   s.key("", key("weight_dtype", K::kString, "--weight-dtype",
                 "how the projection matrices are kept in memory (native: the file's own blocks)",
@@ -50,12 +53,17 @@ void declare_generation_config(ConfigSchema& s) {
   top_p.min_exclusive = true;
   s.key("generation", top_p);
   s.key("generation", key("min_p", K::kFloat, "--min-p", "min-p filter (0: off)", {}, 0, 1));
-  s.key("generation", key("seed", K::kInt, "--seed", "sampling seed", {}, 0));
+  ConfigKey seed = key("seed", K::kInt, "--seed", "sampling seed", {}, 0);
+  seed.wide = true;
+  s.key("generation", seed);
 }
 
 void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--config", o.config_file, "YAML configuration (configs/*.yaml); flags override its fields");
   cmd.add_option("--model", o.model, "Model: a .gguf file or a Hugging Face directory");
+  cmd.add_option("--verify-sha256", o.verify_sha256,
+                 "Check the model files against a sha256sum manifest (sha256sum *.safetensors > model.sha256) or one "
+                 "64-hex hash (single-file models) while loading (hashed alongside the load); a mismatch ends the job");
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
@@ -86,6 +94,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   if (!o.config_file.empty()) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
     take(config, "model", cmd, "--model", o.model);
+    take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
     take(config, "backend", cmd, "--backend", o.backend);
     take(config, "chat_template", cmd, "--chat-template", o.chat_template);
     take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
@@ -100,6 +109,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
     take(config, "generation.seed", cmd, "--seed", o.seed);
   }
   o.model = expand_home(o.model);
+  o.verify_sha256 = expand_home(o.verify_sha256);
   TESSERA_CHECK(o.backend == "cpu" || o.backend == "cuda", "--backend must be cpu or cuda, got '", o.backend, "'");
   TESSERA_CHECK(o.prompt_ids.empty() || (o.prompt.empty() && !o.chat), "--prompt-ids replaces --prompt and --chat");
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");

@@ -19,6 +19,12 @@ void print_layout(runtime::Replica& replica) {
   std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, tp=%d pp=%d\n",
               c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads,
               c.vocab_size, n, topo.tp(), topo.pp());
+  std::printf("  rank 0 loaded its part of the model in %.2f s%s\n", replica.load_seconds(),
+              replica.integrity_summary().empty() ? "" : " (the integrity check included)");
+  if (!replica.integrity_summary().empty()) {
+    std::printf("  model integrity (--verify-sha256): every rank verified its files; rank 0: %s\n",
+                replica.integrity_summary().c_str());
+  }
   for (int r = 0; r < n; ++r) {
     const float* f = &all[static_cast<size_t>(r) * 4];
     std::printf("  rank %d: stage %d tp_rank %d, layers %d-%d, weights %.1f MB, KV cache %.1f MB\n", r, r / topo.tp(),

@@ -102,8 +102,10 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("scheduler", key("kv_block_size", K::kInt, "--kv-block-size", "tokens per KV cache block", 1, 1024));
   s.key("scheduler", key("kv_cache_memory", K::kString, "--kv-cache-memory",
                          "KV cache bytes per rank, e.g. 2GiB or 512MiB (wins over the fraction)"));
-  s.key("scheduler", key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
-                         "KV cache size in blocks (wins over memory and fraction; 0: unset)", 0));
+  ConfigKey blocks = key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
+                         "KV cache size in blocks (wins over memory and fraction; 0: unset)", 0);
+  blocks.wide = true;  // an int64_t
+  s.key("scheduler", blocks);
   ConfigKey fraction = key("kv_cache_memory_fraction", K::kFloat, "--kv-cache-memory-fraction",
                            "share of the memory left after the weights for the KV cache (CPU: of the node's "
                            "available memory, split among its ranks)", 0, 1);
@@ -116,6 +118,9 @@ void declare_serve_config(ConfigSchema& s) {
 void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--config", o.config_file, "YAML configuration (configs/*.yaml); flags override its fields");
   cmd.add_option("--model", o.model, "Model: a .gguf file, a Hugging Face directory or dummy:<preset>");
+  cmd.add_option("--verify-sha256", o.verify_sha256,
+                 "Check the model files against a sha256sum manifest (sha256sum *.safetensors > model.sha256) or one "
+                 "64-hex hash (single-file models) while loading (hashed alongside the load); a mismatch ends the job");
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
@@ -175,6 +180,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   if (!o.config_file.empty()) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
     take(config, "model", cmd, "--model", o.model);
+    take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
     take(config, "backend", cmd, "--backend", o.backend);
     take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
     take(config, "chat_template", cmd, "--chat-template", o.chat_template);
@@ -217,6 +223,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   o.model = expand_home(o.model);
   o.api_key_file = expand_home(o.api_key_file);
   if (o.audit_log != "-") o.audit_log = expand_home(o.audit_log);
+  o.verify_sha256 = expand_home(o.verify_sha256);
   TESSERA_CHECK(!o.model.empty(), "no model given: pass --model FILE or a --config that names one");
   if (o.served_model_name.empty()) {
     // As clients know the model: the file's name without .gguf, a directory's name, or dummy:<preset>.

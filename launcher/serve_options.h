@@ -12,6 +12,7 @@ namespace tessera::launcher {
 struct ServeOptions {
   std::string config_file;
   std::string model;
+  std::string verify_sha256;  // a sha256sum manifest or a 64-hex hash (runtime/model/model_integrity.h)
   std::string backend = "cpu";
   int tp = 1;
   int pp = 1;

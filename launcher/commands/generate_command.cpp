@@ -76,6 +76,8 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     runtime::ReplicaOptions replica_options;
     replica_options.activity = &supervision->activity();
     replica_options.model = o.model;
+    replica_options.verify_sha256 = o.verify_sha256;
+    replica_options.kv_cache.ranks_on_node = local_ranks();
     replica_options.layout = {o.tp, o.pp};
     replica_options.max_sequence_length = o.max_sequence_length;
     replica_options.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);

@@ -89,6 +89,7 @@ class LoadingGate final : public frontend::HttpHandler {
 runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   runtime::ReplicaOptions r;
   r.model = o.model;
+  r.verify_sha256 = o.verify_sha256;
   r.layout = {o.tp, o.pp};
   r.backend = o.backend;
   r.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);

@@ -3,10 +3,14 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
 
 #include "parallel/collective_failure.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "runtime/engine/stage_backend.h"
+#include "runtime/model/model_integrity.h"
 #include "runtime/model/model_source.h"
 #include "runtime/model/tensor_parallel_shard.h"
 
@@ -38,26 +42,48 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::optional<StageRequest> request;
   std::unique_ptr<StageBuilder> builder;
   int64_t fits_blocks = 0;
+  const auto load_start = std::chrono::steady_clock::now();
   parallel::run_collectively(*replica->groups_.world, [&] {
-    source = open_model_source(options.model);
-    const ModelConfig& config = source.config;
-    check_tensor_parallel_split(config, topo.tp());
-    int max_len = options.max_sequence_length;
-    if (max_len < 0) max_len = config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096;
-    if (max_len == 0) max_len = std::min(config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096, 4096);
-    TESSERA_CHECK(max_len >= 1, "maximum sequence length must be >= 1, got ", max_len);
-    TESSERA_CHECK(options.block_size >= 1, "KV block size must be >= 1, got ", options.block_size);
-    TESSERA_CHECK(options.max_sequences >= 1, "max_sequences must be >= 1, got ", options.max_sequences);
-    const int64_t blocks_per_sequence = (max_len + options.block_size - 1) / options.block_size;
-    request.emplace(StageRequest{options, source.config, *source.weights, topo,
-                                 make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank()),
-                                 parallel::stage_layers(config.num_layers, topo.pp(), topo.stage()),
-                                 *replica->groups_.tp, max_len, options.max_sequences * blocks_per_sequence});
-    builder = make_stage_builder(options.backend, *request);
-    fits_blocks = builder->load();
-    replica->max_sequence_length_ = max_len;
-    replica->config_ = config;
+    // Integrity alongside the load: the files this rank maps are hashed on a background thread (its own reads, not
+    // the mapping) while the backend loads them, and joined before the replica is ready. A mismatch on any rank
+    // fails every rank with the one message naming the file; it is the error reported even when the load failed
+    // too (a truncated or swapped file often breaks the load first).
+    auto load = [&] {
+      source = open_model_source(options.model);
+      const ModelConfig& config = source.config;
+      check_tensor_parallel_split(config, topo.tp());
+      int max_len = options.max_sequence_length;
+      if (max_len < 0) max_len = config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096;
+      if (max_len == 0) max_len = std::min(config.max_position_embeddings > 0 ? config.max_position_embeddings : 4096, 4096);
+      TESSERA_CHECK(max_len >= 1, "maximum sequence length must be >= 1, got ", max_len);
+      TESSERA_CHECK(options.block_size >= 1, "KV block size must be >= 1, got ", options.block_size);
+      TESSERA_CHECK(options.max_sequences >= 1, "max_sequences must be >= 1, got ", options.max_sequences);
+      const int64_t blocks_per_sequence = (max_len + options.block_size - 1) / options.block_size;
+      request.emplace(StageRequest{options, source.config, *source.weights, topo,
+                                   make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank()),
+                                   parallel::stage_layers(config.num_layers, topo.pp(), topo.stage()),
+                                   *replica->groups_.tp, max_len, options.max_sequences * blocks_per_sequence});
+      builder = make_stage_builder(options.backend, *request);
+      fits_blocks = builder->load();
+      replica->max_sequence_length_ = max_len;
+      replica->config_ = config;
+    };
+    std::future<Sha256Verification> integrity;
+    if (!options.verify_sha256.empty()) {
+      Sha256Expectation expectation = load_sha256_expectation(options.verify_sha256);
+      const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      const int threads = std::max(1, hardware / std::max(1, options.kv_cache.ranks_on_node));
+      integrity = start_model_sha256_verification(options.model, std::move(expectation), threads);
+    }
+    try {
+      load();
+    } catch (...) {
+      if (integrity.valid()) integrity.get();  // throws the integrity failure, if any, in place of the load's
+      throw;
+    }
+    if (integrity.valid()) replica->integrity_summary_ = integrity.get().summary();
   });
+  replica->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   // Phase 3: the KV cache, of the blocks every rank can hold (the leader hands out blocks for all), and the engine.
   const int64_t kv_blocks = world_min(fits_blocks);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "parallel/process_groups.h"
 #include "parallel/topology.h"
@@ -33,6 +34,10 @@ class Replica {
   size_t kv_cache_bytes() const { return kv_cache_bytes_; }
   int kv_blocks() const { return kv_blocks_; }
   int max_sequence_length() const { return max_sequence_length_; }
+  // What ReplicaOptions::verify_sha256 checked on this rank ("" when nothing was verified).
+  const std::string& integrity_summary() const { return integrity_summary_; }
+  // Seconds this rank took to verify (when asked), open and load its part of the model.
+  double load_seconds() const { return load_seconds_; }
 
  private:
   Replica() = default;
@@ -47,6 +52,8 @@ class Replica {
   size_t kv_cache_bytes_ = 0;
   int kv_blocks_ = 0;
   int max_sequence_length_ = 0;
+  std::string integrity_summary_;
+  double load_seconds_ = 0.0;
 };
 
 }  // namespace tessera::runtime

@@ -33,6 +33,9 @@ struct KvCacheSizing {
 
 struct ReplicaOptions {
   std::filesystem::path model;
+  // --verify-sha256: a sha256sum manifest or one 64-hex hash that every rank checks the files it maps against
+  // before loading them (runtime/model/model_integrity.h); empty: no check.
+  std::string verify_sha256;
   parallel::ParallelLayout layout;
   std::string backend = "cpu";  // a registered stage backend (runtime/engine/stage_backend.h): "cpu", "cuda"
   int block_size = 16;

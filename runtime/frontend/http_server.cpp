@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "kernels/base/error.h"
+#include "runtime/frontend/http_request_parser.h"
 
 namespace tessera::frontend {
 namespace {
@@ -41,11 +42,6 @@ using tcp = net::ip::tcp;
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string status_line(int status) {
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
@@ -298,8 +294,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void parse_request() {
     parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
-    parser_->body_limit(limits_.max_body_bytes);
+    configure_request_parser(*parser_, limits_);
     arm(Deadline::kRequest, limits_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -326,16 +321,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
     if (ec) return reply_and_close(400, error_json("malformed HTTP request", "invalid_request_error"));
     http::request<http::string_body> message = parser_->release();
-    HttpRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    request.path = request.target.substr(0, request.target.find('?'));
-    for (const auto& field : message.base()) {
-      request.headers[lower(std::string(field.name_string()))] = std::string(field.value());
-    }
-    request.body = std::move(message.body());
-    request.remote = remote_;
     keep_alive_ = message.keep_alive();
+    HttpRequest request = to_http_request(std::move(message), remote_);
     in_exchange_ = true;
     streaming_ = false;
     ++generation_;
@@ -479,7 +466,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   Stream stream_;
   net::steady_timer deadline_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<HttpRequestParser> parser_;
   HttpHandler& handler_;
   const HttpLimits limits_;
   std::string remote_;

@@ -40,8 +40,9 @@ class ByteLevelBpe final : public TokenizerModelImpl {
       const int32_t left = vocab.find(text.substr(0, space));
       const int32_t right = vocab.find(text.substr(space + 1));
       const int32_t result = vocab.find(std::string(text.substr(0, space)) + std::string(text.substr(space + 1)));
-      // HF refuses merges whose parts or result are not tokens; such a merge can never fire, so skip it.
-      if (left >= 0 && right >= 0 && result >= 0) merger_.add(left, right, rank, result);
+      // HF refuses merges whose parts or result are not tokens; such a merge can never fire, so skip it. Plain
+      // text never merges into an added token (Vocab::is_added).
+      if (left >= 0 && right >= 0 && result >= 0 && !vocab.is_added(result)) merger_.add(left, right, rank, result);
       ++rank;
     }
   }

@@ -78,7 +78,7 @@ class SentencePieceBpe final : public TokenizerModelImpl {
       const std::string_view ch = view.substr(pos, step.length);
       pos += step.length;
       const int32_t id = step.kind == Utf8Step::Kind::kValid ? vocab_.find(ch) : -1;
-      if (id >= 0) {
+      if (id >= 0 && !vocab_.is_added(id)) {
         symbols.push_back(id);
         continue;
       }
@@ -122,7 +122,8 @@ class SentencePieceBpe final : public TokenizerModelImpl {
       const int32_t left = vocab_.find(text.substr(0, space));
       const int32_t right = vocab_.find(text.substr(space + 1));
       const int32_t result = vocab_.find(std::string(text.substr(0, space)) + std::string(text.substr(space + 1)));
-      if (left >= 0 && right >= 0 && result >= 0) merger_.add(left, right, rank, result);
+      // Plain text never merges into an added token (Vocab::is_added): "< s>" must not make "<s>" BOS.
+      if (left >= 0 && right >= 0 && result >= 0 && !vocab_.is_added(result)) merger_.add(left, right, rank, result);
       ++rank;
     }
   }
@@ -141,6 +142,7 @@ class SentencePieceBpe final : public TokenizerModelImpl {
     for (size_t id = 0; id < spec.tokens.size(); ++id) {
       const std::string_view text = spec.tokens[id];
       if (vocab_.find(text) != static_cast<int32_t>(id)) continue;  // a duplicate text: the first id owns it
+      if (vocab_.is_added(static_cast<int32_t>(id))) continue;       // plain text never merges into an added token
       std::vector<Candidate> local;
       int32_t left_chars = 0;
       const auto total_chars = static_cast<int32_t>(count_chars(text));

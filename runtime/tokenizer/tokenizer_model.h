@@ -3,6 +3,7 @@
 // fragment of raw text, with no added tokens in it, into ids). Tokenizer owns one of these.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +23,17 @@ struct Vocab {
   }
   TokenType type(int32_t id) const {
     return spec->token_types.empty() ? TokenType::kNormal : spec->token_types[static_cast<size_t>(id)];
+  }
+  // A control, unknown or user-defined token, or BOS/EOS/UNK/PAD: what plain text never becomes. A model never
+  // merges into one of these (sentencepiece does not either), so that message content spelling "<s>" cannot turn
+  // into BOS through its merges "< s>" (found by tests/fuzz/fuzz_chat_template.cpp).
+  bool is_added(int32_t id) const {
+    const TokenType t = type(id);
+    if (t != TokenType::kNormal && t != TokenType::kByte) return true;
+    for (const std::optional<int>& special : {spec->bos_id, spec->eos_id, spec->unk_id, spec->pad_id}) {
+      if (special && *special == id) return true;
+    }
+    return false;
   }
 };
 

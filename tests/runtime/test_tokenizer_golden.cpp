@@ -137,6 +137,21 @@ TEST(TokenizerGolden, HfJsonMetaspace) {
   check_against_golden(tok, dir / "golden.json");
 }
 
+// Found by fuzz_chat_template: this vocabulary's merges "s >" and "< s>" spell "<s>", so plain text "<s>" between
+// two invalid UTF-8 bytes (nothing else to merge with) became BOS, a control token forged by message content.
+// Plain text never merges into an added token; parsed as specials, "<s>" still is BOS.
+TEST(TokenizerGolden, PlainTextNeverMergesIntoASpecialToken) {
+  const fs::path dir = fixtures() / "hf_metaspace";
+  Tokenizer tok(tokenizer_spec_from_hf_json(dir / "tokenizer.json", dir / "tokenizer_config.json"));
+  const int32_t bos = *tok.find_token("<s>");
+  for (const std::string text : {"\xc7<s>\xc7", "<s>", "</s>", "x <s> y", "\xc7</s>\xc7<unk>"}) {
+    std::vector<int32_t> ids;
+    tok.encode_plain(text, false, ids);
+    for (const int32_t id : ids) EXPECT_FALSE(tok.is_special(id)) << show(ids) << " for " << text;
+  }
+  EXPECT_EQ(tok.encode("<s>", false, true), (std::vector<int32_t>{bos}));
+}
+
 TEST(TokenizerHfJson, UnsupportedPipelinesAreErrors) {
   const fs::path dir = fs::temp_directory_path() / "tessera_tok_hf_json";
   fs::create_directories(dir);

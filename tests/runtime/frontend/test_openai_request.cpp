@@ -80,6 +80,20 @@ TEST(OpenAiRequest, ChatErrorsNameTheField) {
   EXPECT_EQ(chat_error("{\"messages\": "), "(none)");
 }
 
+// Found by fuzz_openai_request: a number beyond double's range made nlohmann::json throw out_of_range (406), not
+// parse_error, which escaped as a 500. It is a malformed body: a 400.
+TEST(OpenAiRequest, NumberOutOfRangeIsAMalformedBody) {
+  for (const std::string body : {"22E444382760", R"({"messages": [], "temperature": 1e400})", "[-1e999]"}) {
+    try {
+      parse_chat_request(body, limits());
+      ADD_FAILURE() << "accepted " << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400) << body;
+      EXPECT_NE(std::string(e.what()).find("malformed JSON body"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(OpenAiRequest, CompletionPromptForms) {
   EXPECT_EQ(parse_completion_request(R"({"prompt": "a"})", limits()).prompts.size(), 1u);
   const auto strings = parse_completion_request(R"({"prompt": ["a", "b", "c"]})", limits());
