@@ -22,6 +22,12 @@ void fail_in_step(runtime::Replica& replica, parallel::RankWatchdog& watchdog, c
   watchdog.fail(replica.engine().activity().snapshot().describe() + ": " + error.what());
 }
 
+parallel::RankWatchdogOptions batch_watchdog_options() {
+  parallel::RankWatchdogOptions options;
+  options.step_timeout = std::chrono::milliseconds(0);
+  return options;
+}
+
 RankSupervision::RankSupervision(parallel::Communicator& world, parallel::ParallelLayout layout,
                                  parallel::RankWatchdogOptions options, parallel::FailureHandler on_failure) {
   parallel::run_collectively(world, [&] { topology_.emplace(world.size(), world.rank(), layout); });

@@ -18,6 +18,11 @@ namespace tessera::launcher {
 // A command's rank watchdog and the activity it watches. Started before the replica is built, so that the load is
 // watched too (a rank that dies or stops while loading ends the job instead of leaving the others in a collective);
 // the engine then reports into the same activity (ReplicaOptions::activity).
+// The watchdog of the batch commands (generate, bench): peers are watched (a dead, stopped or cut-off rank ends the
+// job within the peer timeout), but steps have no deadline: one step of a long prompt on a slow CPU node may run
+// for minutes, and these commands have no flag to say how long is too long.
+parallel::RankWatchdogOptions batch_watchdog_options();
+
 class RankSupervision {
  public:
   // Collective over `world`: checks the layout (the replica's own check, with the same message) and connects every

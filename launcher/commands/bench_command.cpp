@@ -259,7 +259,7 @@ int run_bench(const BenchOptions& o) {
       }
     });
     supervision = std::make_unique<RankSupervision>(*world, parallel::ParallelLayout{o.tp, o.pp},
-                                                    parallel::RankWatchdogOptions{});
+                                                    batch_watchdog_options());
     runtime::ReplicaOptions ro;
     ro.activity = &supervision->activity();
     ro.model = o.model;

@@ -72,7 +72,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
       configure_cpu_threads();
     });
     supervision = std::make_unique<RankSupervision>(*world, parallel::ParallelLayout{o.tp, o.pp},
-                                                    parallel::RankWatchdogOptions{});
+                                                    batch_watchdog_options());
     runtime::ReplicaOptions replica_options;
     replica_options.activity = &supervision->activity();
     replica_options.model = o.model;
