@@ -2,7 +2,6 @@
 
 #include <mpi.h>
 
-#include <cstdlib>
 
 #include "kernels/base/error.h"
 
@@ -37,11 +36,6 @@ std::string MpiSession::processor_name() const {
   int length = 0;
   MPI_Get_processor_name(name, &length);
   return std::string(name, static_cast<size_t>(length));
-}
-
-void MpiSession::abort_world(int exit_code) {
-  MPI_Abort(MPI_COMM_WORLD, exit_code);
-  std::abort();  // MPI_Abort does not return; this keeps [[noreturn]] honest
 }
 
 }  // namespace tessera::parallel
