@@ -80,3 +80,20 @@ function(tessera_add_mpi_test name)
                          ENVIRONMENT "${TESSERA_TEST_ENVIRONMENT};OMPI_MCA_rmaps_base_oversubscribe=1;${ARG_ENV}")
   endforeach()
 endfunction()
+
+# tessera_isolate_mpi_sessions(): every test defined so far in the calling directory gets a session directory base of
+# its own for Open MPI (OMPI_MCA_orte_tmpdir_base); call it last in a tests/ CMakeLists.txt whose tests run mpirun.
+# Two mpiruns that CTest starts at once otherwise race on the shared /tmp/ompi.<host>.<uid>: one removes it while
+# the other creates it, and orte_init fails with "A call to mkdir was unable to create the desired directory ...
+# File exists" (open-mpi/ompi#8510). The base is short (/tmp/tsmpi-<hash>) because PMIx puts a Unix socket under it
+# and such paths are limited to 108 bytes.
+function(tessera_isolate_mpi_sessions)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(test IN LISTS tests)
+    string(MD5 key "${CMAKE_BINARY_DIR}/${test}")
+    string(SUBSTRING "${key}" 0 12 key)
+    set(base "/tmp/tsmpi-${key}")
+    file(MAKE_DIRECTORY "${base}")
+    set_property(TEST "${test}" APPEND PROPERTY ENVIRONMENT "OMPI_MCA_orte_tmpdir_base=${base}")
+  endforeach()
+endfunction()
