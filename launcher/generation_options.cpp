@@ -6,17 +6,11 @@
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/packed_matrix.h"
+#include "launcher/config_overrides.h"
 #include "launcher/config_sections.h"
 
 namespace tessera::launcher {
 namespace {
-
-// A config value fills a field unless its flag was given on the command line.
-template <class T>
-void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
-  if (cmd.count(flag) > 0) return;
-  if (auto value = config.get<T>(name)) field = *value;
-}
 
 ConfigKey key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
               std::vector<std::string> choices = {}, std::optional<double> min = {}, std::optional<double> max = {}) {
@@ -93,14 +87,8 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
 void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   if (!o.config_file.empty()) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
-    take(config, "model", cmd, "--model", o.model);
-    take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
-    take(config, "backend", cmd, "--backend", o.backend);
-    take(config, "chat_template", cmd, "--chat-template", o.chat_template);
-    take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
+    take_model_and_layout(config, cmd, o);
     take(config, "max_seq_len", cmd, "--max-seq-len", o.max_sequence_length);
-    take(config, "parallel.tp", cmd, "--tp", o.tp);
-    take(config, "parallel.pp", cmd, "--pp", o.pp);
     take(config, "generation.max_tokens", cmd, "--max-tokens", o.max_tokens);
     take(config, "generation.temperature", cmd, "--temperature", o.temperature);
     take(config, "generation.top_k", cmd, "--top-k", o.top_k);

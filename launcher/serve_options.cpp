@@ -8,17 +8,11 @@
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/packed_matrix.h"
+#include "launcher/config_overrides.h"
 #include "launcher/config_sections.h"
 
 namespace tessera::launcher {
 namespace {
-
-// A config value fills a field unless its flag was given on the command line.
-template <class T>
-void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
-  if (flag && cmd.count(flag) > 0) return;
-  if (auto value = config.get<T>(name)) field = *value;
-}
 
 ConfigKey key(std::string name, ConfigValueKind kind, std::string flag, std::string help,
               std::optional<double> min = {}, std::optional<double> max = {}) {
@@ -179,13 +173,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
 void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   if (!o.config_file.empty()) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
-    take(config, "model", cmd, "--model", o.model);
-    take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
-    take(config, "backend", cmd, "--backend", o.backend);
-    take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
-    take(config, "chat_template", cmd, "--chat-template", o.chat_template);
-    take(config, "parallel.tp", cmd, "--tp", o.tp);
-    take(config, "parallel.pp", cmd, "--pp", o.pp);
+    take_model_and_layout(config, cmd, o);
     take(config, "server.host", cmd, "--host", o.host);
     take(config, "server.port", cmd, "--port", o.port);
     take(config, "server.served_model_name", cmd, "--served-model-name", o.served_model_name);

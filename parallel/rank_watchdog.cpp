@@ -5,17 +5,12 @@
 #include <sstream>
 
 #include "kernels/base/error.h"
+#include "parallel/duration_text.h"
 
 namespace tessera::parallel {
 namespace {
 
 constexpr std::chrono::milliseconds kPollInterval{100};
-
-std::string seconds_text(std::chrono::milliseconds d) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f s", static_cast<double>(d.count()) / 1000.0);
-  return text;
-}
 
 [[noreturn]] void wait_for_exit() {
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // another thread is ending the process
@@ -24,7 +19,7 @@ std::string seconds_text(std::chrono::milliseconds d) {
 }  // namespace
 
 std::string ActivitySnapshot::describe() const {
-  const std::string for_how_long = " (for " + seconds_text(in_it) + ")";
+  const std::string for_how_long = " (for " + format_duration(in_it) + ")";
   switch (activity) {
     case Activity::kStarting: return "starting (building the replica, loading the model)" + for_how_long;
     case Activity::kIdle: return "idle between steps" + for_how_long;
@@ -182,7 +177,7 @@ std::string RankWatchdog::silent_peers(std::chrono::milliseconds threshold) cons
     const PeerState& p = peers_[static_cast<size_t>(r)];
     const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard);
     if (p.said_goodbye || quiet <= threshold) continue;
-    out << (out.tellp() > 0 ? "; " : "") << describe_rank(r) << ": " << seconds_text(quiet);
+    out << (out.tellp() > 0 ? "; " : "") << describe_rank(r) << ": " << format_duration(quiet);
   }
   return out.str();
 }
@@ -199,7 +194,7 @@ void RankWatchdog::watch_followers(Clock::time_point now) {
       const PeerState& p = peers_[static_cast<size_t>(silent[i])];
       const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard);
       message << (i ? "; " : "") << describe_rank(silent[i]) << " stopped answering: nothing heard from it for "
-              << seconds_text(quiet) << " (peer timeout " << seconds_text(options_.peer_timeout)
+              << format_duration(quiet) << " (peer timeout " << format_duration(options_.peer_timeout)
               << "; stopped, hung or cut off); its last heartbeat said: " << p.activity.describe();
     }
     end_job(message.str());
@@ -215,8 +210,8 @@ void RankWatchdog::watch_followers(Clock::time_point now) {
       still << (still.tellp() > 0 ? ", " : "") << "rank " << r;
     }
   }
-  end_job(concat("step ", mine.step, " has not finished after ", seconds_text(mine.in_it), " (step timeout ",
-                 seconds_text(options_.step_timeout), "); ranks still in it: ",
+  end_job(concat("step ", mine.step, " has not finished after ", format_duration(mine.in_it), " (step timeout ",
+                 format_duration(options_.step_timeout), "); ranks still in it: ",
                  still.tellp() > 0 ? still.str() : std::string("none but the leader")));
 }
 
@@ -224,7 +219,7 @@ void RankWatchdog::watch_leader(Clock::time_point now) {
   const PeerState& leader = peers_[0];
   if (leader.said_goodbye || now - leader.last_heard <= options_.peer_timeout) return;
   const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - leader.last_heard);
-  exit_follower("lost the leader, " + describe_rank(0) + ": nothing heard from it for " + seconds_text(quiet),
+  exit_follower("lost the leader, " + describe_rank(0) + ": nothing heard from it for " + format_duration(quiet),
                 topology_.rank() == 1);
 }
 

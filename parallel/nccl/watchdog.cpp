@@ -6,13 +6,6 @@
 
 namespace tessera::parallel {
 
-std::string format_duration(std::chrono::milliseconds duration) {
-  const auto ms = duration.count();
-  if (ms % 1000 == 0) return concat(ms / 1000, " s");
-  if (ms > 1000) return concat(ms / 1000, ".", (ms % 1000) / 100, " s");  // one decimal is enough
-  return concat(ms, " ms");
-}
-
 void wait_with_watchdog(const std::function<PollResult()>& poll, const std::function<void()>& abort,
                         const std::string& what, const std::string& context, const WatchdogOptions& options) {
   using Clock = std::chrono::steady_clock;

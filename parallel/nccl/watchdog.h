@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "parallel/duration_text.h"
+
 namespace tessera::parallel {
 
 enum class PollState { kDone, kPending, kFailed };
@@ -22,9 +24,6 @@ struct WatchdogOptions {
   std::chrono::microseconds spin{200};
   std::chrono::microseconds sleep{100};
 };
-
-// "30 s", "1.5 s", "250 ms": how timeouts appear in messages.
-std::string format_duration(std::chrono::milliseconds duration);
 
 // Polls `poll` until it reports kDone (returns), kFailed (calls `abort`, then throws tessera::Error
 // "<what> failed (<context>): <error>") or the timeout passes (calls `abort`, then throws
