@@ -107,6 +107,9 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("scheduler", fraction);
   s.key("scheduler", key("prefix_caching", K::kBool, "--no-prefix-caching",
                          "reuse the KV blocks of shared prompt prefixes"));
+  s.key("scheduler", key("micro_batches", K::kInt, "--micro-batches",
+                         "pipeline micro-batches in flight (0: pp, so every stage works; 1: one step at a time)", 0,
+                         255));
 }
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
@@ -168,6 +171,9 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "Share of the memory left after the weights for the KV cache (default 0.1; CPU: of the node's "
                  "available memory, split among its ranks)");
   cmd.add_flag("--no-prefix-caching", o.no_prefix_caching, "Do not reuse the KV blocks of shared prompt prefixes");
+  cmd.add_option("--micro-batches", o.micro_batches,
+                 "Plans in flight through the pipeline (default 0: pp, so that every stage works; 1: one step at a "
+                 "time)");
 }
 
 void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
@@ -207,6 +213,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     bool prefix_caching = !o.no_prefix_caching;
     take(config, "scheduler.prefix_caching", cmd, "--no-prefix-caching", prefix_caching);
     o.no_prefix_caching = !prefix_caching;
+    take(config, "scheduler.micro_batches", cmd, "--micro-batches", o.micro_batches);
   }
   o.model = expand_home(o.model);
   o.api_key_file = expand_home(o.api_key_file);
@@ -248,6 +255,8 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
   TESSERA_CHECK(!o.no_public_health_and_metrics || !o.api_key_file.empty(),
                 "--no-public-health-and-metrics needs --api-key-file (without keys nothing needs one)");
   TESSERA_CHECK(o.max_num_seqs >= 1, "--max-num-seqs must be >= 1, got ", o.max_num_seqs);
+  TESSERA_CHECK(o.micro_batches >= 0 && o.micro_batches <= 255, "--micro-batches must be in [0, 255], got ",
+                o.micro_batches);
   TESSERA_CHECK(o.max_num_batched_tokens >= o.max_num_seqs, "--max-num-batched-tokens (", o.max_num_batched_tokens,
                 ") must be at least --max-num-seqs (", o.max_num_seqs, ")");
   TESSERA_CHECK(o.max_model_len >= 0, "--max-model-len must be >= 0, got ", o.max_model_len);

@@ -52,6 +52,7 @@ struct ServeOptions {
   int64_t kv_cache_blocks = 0;
   double kv_cache_memory_fraction = 0.1;  // of the memory left after the weights (CPU: of the node, per rank share)
   bool no_prefix_caching = false;
+  int micro_batches = 0;  // 0: pp
 };
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& options);

@@ -2,13 +2,16 @@
 // The data-plane interface: collectives inside a group (a TP group, a pipeline group, the world) and
 // point-to-point transfers between its members. Backends: MPI (host memory, the CPU backend), NCCL
 // (device memory), staged (device -> host -> MPI -> device). Ranks below are ranks *within the group*.
-// Every call is blocking and collective calls must be made by every member in the same order.
-// Errors are thrown as tessera::Error naming the group, the op and the peer.
+// The plain calls block; the start_* calls return a PendingOperation at once (parallel/pending_operation.h), so
+// that a pipeline stage can compute while its results travel. Collective calls, blocking or not, must be made by
+// every member in the same order. Errors are thrown as tessera::Error naming the group, the op and the peer.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "kernels/base/half.h"
 #include "parallel/message_tags.h"
+#include "parallel/pending_operation.h"
 
 namespace tessera::parallel {
 
@@ -28,13 +31,20 @@ class Communicator {
   virtual void all_gather(const float* send, float* recv, size_t count) = 0;
   // Broadcasts `bytes` bytes from member `root` to every member.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
-  // The same broadcast for a member that may wait long (an idle follower waiting for the next step plan): members
-  // other than root poll for the message and sleep between polls instead of spinning a core in the library.
-  // Every member of one broadcast must use the same call. Backends without a polling wait simply broadcast.
-  virtual void broadcast_polling(void* data, size_t bytes, int root) { broadcast(data, bytes, root); }
   virtual void send(const void* data, size_t bytes, int peer, MessageTag tag) = 0;
   virtual void recv(void* data, size_t bytes, int peer, MessageTag tag) = 0;
   virtual void barrier() = 0;
+  // The minimum of `value` over the members (a handful of bytes: load-time agreement, not the data plane).
+  virtual int64_t all_reduce_min(int64_t value) = 0;
+
+  // Non-blocking forms. Each returns at once; `data` stays the caller's to keep alive and untouched until the
+  // handle is done. Between two members, messages with one tag arrive in the order they were started, and
+  // receives started with one tag match them in the order they were started. A start_broadcast matches the other
+  // members' start_broadcast (never a blocking broadcast), in order. A receive must be exactly as large as the
+  // message: a size mismatch is an error, not a truncation.
+  virtual PendingOperation start_send(const void* data, size_t bytes, int peer, MessageTag tag);
+  virtual PendingOperation start_recv(void* data, size_t bytes, int peer, MessageTag tag);
+  virtual PendingOperation start_broadcast(void* data, size_t bytes, int root);
 };
 
 }  // namespace tessera::parallel

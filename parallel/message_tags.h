@@ -5,7 +5,8 @@ namespace tessera::parallel {
 enum class MessageTag : int {
   kTest = 1,            // tests of the communicators themselves
   kHiddenStates = 10,   // activations from one pipeline stage to the next
-  kSampledTokens = 11,  // sampled ids from the last stage back to the leader
+  kSampledTokens = 11,  // sampled ids from the last stage back to the leader (the encoded StepOutputs)
+  kStepOutputSizes = 13,  // the byte size of each kSampledTokens message, sent just before it
   kStatus = 12,         // errors and readiness reports towards the leader
 };
 

@@ -9,6 +9,7 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
   out.put<uint32_t>(StepPlan::kMagic);
   out.put<uint32_t>(StepPlan::kVersion);
   out.put<uint64_t>(plan.step_index);
+  out.put<uint8_t>(plan.micro_batch);
   out.put<uint8_t>(static_cast<uint8_t>((plan.shutdown ? 1 : 0) | (plan.heartbeat ? 2 : 0)));
   out.put_vector(plan.finished);
   out.put<uint32_t>(static_cast<uint32_t>(plan.sequences.size()));
@@ -45,6 +46,7 @@ StepPlan decode_step_plan(std::span<const std::byte> bytes) {
                 StepPlan::kVersion, ": all ranks must run the same tessera binary");
   StepPlan plan;
   plan.step_index = in.get<uint64_t>();
+  plan.micro_batch = in.get<uint8_t>();
   const auto flags = in.get<uint8_t>();
   TESSERA_CHECK(flags <= 3, "step plan has unknown flags 0x", std::hex, int{flags});
   plan.shutdown = (flags & 1) != 0;
@@ -79,19 +81,6 @@ StepPlan decode_step_plan(std::span<const std::byte> bytes) {
   }
   TESSERA_CHECK(in.at_end(), "step plan has ", bytes.size() - in.offset(), " trailing bytes");
   return plan;
-}
-
-void broadcast_step_plan(Communicator& group, StepPlan& plan, int root) {
-  std::vector<std::byte> bytes;
-  uint64_t size = 0;
-  if (group.rank() == root) {
-    bytes = encode_step_plan(plan);
-    size = bytes.size();
-  }
-  group.broadcast_polling(&size, sizeof(size), root);
-  if (group.rank() != root) bytes.resize(size);
-  group.broadcast(bytes.data(), bytes.size(), root);
-  if (group.rank() != root) plan = decode_step_plan(bytes);
 }
 
 }  // namespace tessera::parallel

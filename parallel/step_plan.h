@@ -50,9 +50,12 @@ struct SequenceStep {
 
 struct StepPlan {
   static constexpr uint32_t kMagic = 0x54505350;  // "PSPT"
-  static constexpr uint32_t kVersion = 2;
+  static constexpr uint32_t kVersion = 3;
 
   uint64_t step_index = 0;
+  // Which of the pipeline's micro-batches this plan is (0 .. micro_batches - 1; always 0 without pipelining):
+  // up to that many plans are in flight at once, each over its own sequences.
+  uint8_t micro_batch = 0;
   std::vector<SequenceStep> sequences;
   std::vector<uint64_t> finished;  // sequences that ended or were cancelled: ranks drop their state
   bool shutdown = false;           // every rank leaves its engine loop after this plan
@@ -66,8 +69,6 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan);
 // Throws tessera::Error on a wrong magic or version, a truncated message or lengths that exceed the message.
 StepPlan decode_step_plan(std::span<const std::byte> bytes);
 
-// Collective over `group`: member `root` sends `plan`, every other member receives it into `plan`. Members other
-// than root wait for it without spinning (Communicator::broadcast_polling): followers idle between requests.
-void broadcast_step_plan(Communicator& group, StepPlan& plan, int root = 0);
+// Plans travel from the leader to every rank through a StepPlanChannel (parallel/step_plan_channel.h).
 
 }  // namespace tessera::parallel

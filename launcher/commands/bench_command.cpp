@@ -46,6 +46,7 @@ struct BenchOptions {
   int prompt_len = 128;
   int gen_len = 32;
   int max_step_tokens = 2048;
+  int micro_batches = 0;  // 0: pp
   std::string weight_dtype = "native";
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;
@@ -172,6 +173,7 @@ void write_json(const std::string& path, const BenchOptions& o, const runtime::R
   j["backend"] = o.backend;
   j["tp"] = o.tp;
   j["pp"] = o.pp;
+  j["micro_batches"] = o.micro_batches > 0 ? o.micro_batches : o.pp;
   j["prompt_len"] = o.prompt_len;
   j["gen_len"] = o.gen_len;
   j["weight_bytes_rank0"] = replica.weight_bytes();
@@ -195,8 +197,10 @@ void write_json(const std::string& path, const BenchOptions& o, const runtime::R
 
 int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vector<int>& batches, double copy_gb_per_s) {
   const runtime::ModelConfig& c = replica.config();
-  std::printf("tessera bench: %s on %d ranks (tp=%d pp=%d), backend %s%s; prompt %d tokens, %d new tokens\n",
-              c.name.c_str(), replica.topology().world_size(), o.tp, o.pp, o.backend.c_str(),
+  std::printf("tessera bench: %s on %d ranks (tp=%d pp=%d, %d micro-batch%s in flight), backend %s%s; prompt %d "
+              "tokens, %d new tokens\n",
+              c.name.c_str(), replica.topology().world_size(), o.tp, o.pp, o.micro_batches > 0 ? o.micro_batches : o.pp,
+              (o.micro_batches > 0 ? o.micro_batches : o.pp) == 1 ? "" : "es", o.backend.c_str(),
               o.backend == "cpu" ? (", weights " + o.weight_dtype).c_str() : "", o.prompt_len, o.gen_len);
   std::printf("rank 0: weights %.1f MB, KV cache %.1f MB (%d blocks)\n", static_cast<double>(replica.weight_bytes()) / 1e6,
               static_cast<double>(replica.kv_cache_bytes()) / 1e6, replica.kv_blocks());
@@ -268,6 +272,7 @@ int run_bench(const BenchOptions& o) {
     ro.max_sequences = *std::max_element(batches.begin(), batches.end());
     ro.max_sequence_length = o.prompt_len + o.gen_len;
     ro.max_step_tokens = o.max_step_tokens;
+    ro.micro_batches = o.micro_batches;
     ro.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
@@ -295,6 +300,9 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--prompt-len", o->prompt_len, "Prompt tokens per request (random ids)");
   cmd->add_option("--gen-len", o->gen_len, "New tokens per request (end-of-generation ignored)");
   cmd->add_option("--max-step-tokens", o->max_step_tokens, "Tokens per engine step (prefill chunk size)");
+  cmd->add_option("--micro-batches", o->micro_batches,
+                  "Plans in flight through the pipeline (default 0: pp; 1: one step at a time)")
+      ->check(CLI::Range(0, 255));
   cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");

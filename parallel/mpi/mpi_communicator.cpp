@@ -21,6 +21,55 @@ std::string mpi_error_text(int status) {
 // MPI counts are ints; large transfers go in chunks of at most this many elements.
 constexpr size_t kMaxChunk = static_cast<size_t>(INT_MAX) / 2;
 
+// One MPI request. `what` names the group, the op and the peer for errors ("recv on pipeline group of tp_rank 0
+// (member 1 of 2, peer 0)"); `expected_bytes` >= 0 checks the size of a received message.
+class MpiRequest final : public PendingOperation::Backend {
+ public:
+  MpiRequest(MPI_Request request, std::string what, long long expected_bytes, bool cancel_when_abandoned)
+      : request_(request), what_(std::move(what)), expected_(expected_bytes), cancel_(cancel_when_abandoned) {}
+  ~MpiRequest() override {
+    if (request_ != MPI_REQUEST_NULL) abandon();
+  }
+
+  bool test() override {
+    int done = 0;
+    MPI_Status status;
+    check(MPI_Test(&request_, &done, &status));
+    if (done) check_size(status);
+    return done != 0;
+  }
+  void wait() override {
+    MPI_Status status;
+    check(MPI_Wait(&request_, &status));
+    check_size(status);
+  }
+  void abandon() noexcept override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized || request_ == MPI_REQUEST_NULL) return;
+    if (cancel_) MPI_Cancel(&request_);
+    MPI_Wait(&request_, MPI_STATUS_IGNORE);
+  }
+
+ private:
+  void check(int status) {
+    if (status == MPI_SUCCESS) return;
+    request_ = MPI_REQUEST_NULL;
+    fail(what_, " failed: ", mpi_error_text(status));
+  }
+  void check_size(const MPI_Status& status) const {
+    if (expected_ < 0) return;
+    int received = 0;
+    MPI_Get_count(&status, MPI_BYTE, &received);
+    TESSERA_CHECK(received == expected_, what_, ": expected ", expected_, " bytes, got ", received);
+  }
+
+  MPI_Request request_;
+  std::string what_;
+  long long expected_;
+  bool cancel_;
+};
+
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
@@ -91,33 +140,6 @@ void MpiCommunicator::all_gather(const float* send, float* recv, size_t count) {
         "all_gather");
 }
 
-void MpiCommunicator::broadcast_polling(void* data, size_t bytes, int root) {
-  TESSERA_CHECK(root >= 0 && root < size_, "broadcast on ", name_, ": root ", root, " is outside the group of ", size_);
-  TESSERA_CHECK(bytes <= static_cast<size_t>(std::numeric_limits<int>::max()), "broadcast_polling on ", name_, ": ",
-                bytes, " bytes is too large for one message");
-  MPI_Request request = MPI_REQUEST_NULL;
-  check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &request), "broadcast", root);
-  if (rank_ == root) {
-    check(MPI_Wait(&request, MPI_STATUS_IGNORE), "broadcast", root);
-    return;
-  }
-  // Spin briefly (a busy server's next plan is usually already on its way), then sleep with a growing interval:
-  // an idle follower wakes at most every kMaxSleep to let MPI make progress.
-  using Clock = std::chrono::steady_clock;
-  constexpr auto kSpin = std::chrono::milliseconds(2);
-  constexpr auto kMaxSleep = std::chrono::microseconds(5000);
-  const auto spin_until = Clock::now() + kSpin;
-  auto sleep = std::chrono::microseconds(50);
-  for (;;) {
-    int done = 0;
-    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "broadcast", root);
-    if (done) return;
-    if (Clock::now() < spin_until) continue;
-    std::this_thread::sleep_for(sleep);
-    sleep = std::min(sleep * 2, kMaxSleep);
-  }
-}
-
 void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast on ", name_, ": root ", root, " is outside the group of ", size_);
   auto* bytes_ptr = static_cast<char*>(data);
@@ -156,5 +178,52 @@ void MpiCommunicator::recv(void* data, size_t bytes, int peer, MessageTag tag) {
 }
 
 void MpiCommunicator::barrier() { check(MPI_Barrier(comm_), "barrier"); }
+
+int64_t MpiCommunicator::all_reduce_min(int64_t value) {
+  int64_t out = value;
+  check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, comm_), "all_reduce_min");
+  return out;
+}
+
+namespace {
+
+int message_size(size_t bytes, const std::string& name, const char* op) {
+  TESSERA_CHECK(bytes <= static_cast<size_t>(INT_MAX), op, " on ", name, ": ", bytes,
+                " bytes exceed one non-blocking message (", INT_MAX, ")");
+  return static_cast<int>(bytes);
+}
+
+}  // namespace
+
+PendingOperation MpiCommunicator::start_send(const void* data, size_t bytes, int peer, MessageTag tag) {
+  check_peer(peer, "start_send");
+  const int n = message_size(bytes, name_, "start_send");
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Isend(data, n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_send", peer);
+  return PendingOperation(std::make_unique<MpiRequest>(
+      request, concat("send on ", name_, " (member ", rank_, " of ", size_, ", peer ", peer, ", tag ", to_int(tag), ")"),
+      -1, false));
+}
+
+PendingOperation MpiCommunicator::start_recv(void* data, size_t bytes, int peer, MessageTag tag) {
+  check_peer(peer, "start_recv");
+  const int n = message_size(bytes, name_, "start_recv");
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Irecv(data, n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_recv", peer);
+  return PendingOperation(std::make_unique<MpiRequest>(
+      request, concat("recv on ", name_, " (member ", rank_, " of ", size_, ", peer ", peer, ", tag ", to_int(tag), ")"),
+      n, true));
+}
+
+PendingOperation MpiCommunicator::start_broadcast(void* data, size_t bytes, int root) {
+  TESSERA_CHECK(root >= 0 && root < size_, "start_broadcast on ", name_, ": root ", root, " is outside the group of ",
+                size_);
+  const int n = message_size(bytes, name_, "start_broadcast");
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Ibcast(data, n, MPI_BYTE, root, comm_, &request), "start_broadcast", root);
+  // A collective cannot be cancelled: abandoning one waits for it.
+  return PendingOperation(std::make_unique<MpiRequest>(
+      request, concat("broadcast on ", name_, " (member ", rank_, " of ", size_, ", root ", root, ")"), -1, false));
+}
 
 }  // namespace tessera::parallel

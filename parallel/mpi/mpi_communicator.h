@@ -31,10 +31,15 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(bf16* data, size_t count) override;
   void all_gather(const float* send, float* recv, size_t count) override;
   void broadcast(void* data, size_t bytes, int root) override;
-  void broadcast_polling(void* data, size_t bytes, int root) override;
   void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
   void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
   void barrier() override;
+  int64_t all_reduce_min(int64_t value) override;
+
+  // One MPI request each (a message of up to INT_MAX bytes).
+  PendingOperation start_send(const void* data, size_t bytes, int peer, MessageTag tag) override;
+  PendingOperation start_recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  PendingOperation start_broadcast(void* data, size_t bytes, int root) override;
 
   MPI_Comm handle() const { return comm_; }
 

@@ -50,6 +50,7 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, cudaStream_t stream,
   finish_call(status, "init", -1, 0, nullptr);
   TESSERA_CUDA_CHECK(cudaMalloc(&barrier_word_, sizeof(float)));
   TESSERA_CUDA_CHECK(cudaMemset(barrier_word_, 0, sizeof(float)));
+  TESSERA_CUDA_CHECK(cudaMalloc(&min_word_, sizeof(int64_t)));
 }
 
 NcclCommunicator::~NcclCommunicator() {
@@ -65,6 +66,7 @@ NcclCommunicator::~NcclCommunicator() {
   }
   if (scratch_ != nullptr) cudaFree(scratch_);
   if (barrier_word_ != nullptr) cudaFree(barrier_word_);
+  if (min_word_ != nullptr) cudaFree(min_word_);
 }
 
 std::string NcclCommunicator::what(const char* op) const { return concat("NCCL ", op, " on ", name_); }
@@ -198,6 +200,16 @@ void NcclCommunicator::barrier() {
   finish_call(ncclAllReduce(barrier_word_, barrier_word_, 1, ncclFloat32, ncclSum, comm_, stream_), "barrier", -1, 0,
               nullptr);
   wait_stream("barrier", -1, 0, nullptr);
+}
+
+int64_t NcclCommunicator::all_reduce_min(int64_t value) {
+  check_usable("all_reduce_min");
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(min_word_, &value, sizeof(value), cudaMemcpyHostToDevice, stream_));
+  finish_call(ncclAllReduce(min_word_, min_word_, 1, ncclInt64, ncclMin, comm_, stream_), "all_reduce_min", -1, 1,
+              "value");
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(&value, min_word_, sizeof(value), cudaMemcpyDeviceToHost, stream_));
+  wait_stream("all_reduce_min", -1, 1, "value");
+  return value;
 }
 
 }  // namespace tessera::parallel

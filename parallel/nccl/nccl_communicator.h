@@ -48,6 +48,7 @@ class NcclCommunicator final : public Communicator {
   void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
   void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
   void barrier() override;
+  int64_t all_reduce_min(int64_t value) override;  // a host value in and out (staged through a device word)
 
   // Enqueue without waiting (to overlap with compute); synchronize() then waits under the watchdog.
   void enqueue_all_reduce_sum(float* data, size_t count);
@@ -82,6 +83,7 @@ class NcclCommunicator final : public Communicator {
   float* scratch_ = nullptr;
   size_t scratch_count_ = 0;
   float* barrier_word_ = nullptr;
+  int64_t* min_word_ = nullptr;
   std::string pending_op_ = "enqueued op";  // what synchronize() is waiting for, for its messages
 };
 

@@ -31,6 +31,7 @@ class StagedCommunicator final : public Communicator {
   void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
   void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
   void barrier() override;
+  int64_t all_reduce_min(int64_t value) override { return host_->all_reduce_min(value); }  // a host value
 
   Communicator& host() { return *host_; }
 

@@ -1,5 +1,6 @@
 #include "runtime/engine/engine.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "kernels/base/error.h"
@@ -7,9 +8,9 @@
 namespace tessera::runtime {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 }  // namespace
 
@@ -18,43 +19,80 @@ Engine::Engine(parallel::Communicator& world, StageExecutor& executor, int kv_bl
     : world_(world),
       executor_(executor),
       scheduler_(kv_blocks, block_size, limits),
+      plans_(world),
+      pipeline_depth_(static_cast<size_t>(std::max(1, limits.micro_batches))),
       activity_(activity ? *activity : own_activity_),
-      faults_(FaultInjector::from_environment(world.rank())) {}
+      faults_(FaultInjector::from_environment(world.rank())) {
+  TESSERA_CHECK(limits.micro_batches <= 255, "micro_batches must be at most 255, got ", limits.micro_batches);
+}
 
 bool Engine::in_step() const {
   const auto a = activity_.snapshot().activity;
   return a == parallel::Activity::kExecutingStep || a == parallel::Activity::kHeartbeat;
 }
 
-void Engine::step(EngineObserver* observer, Clock::time_point plan_started) {
+bool Engine::launch_next(EngineObserver* observer) {
+  const auto plan_started = Clock::now();
   parallel::StepPlan plan = scheduler_.next_plan();
+  if (plan.sequences.empty() && plan.finished.empty()) return false;
   plan.step_index = next_step_++;
-  const auto execute_started = Clock::now();
-  const double planning = std::chrono::duration<double>(execute_started - plan_started).count();
-  activity_.set(parallel::Activity::kExecutingStep, plan.step_index);
-  parallel::broadcast_step_plan(world_, plan);
+  const bool has_work = !plan.sequences.empty();
+  if (has_work) plan.micro_batch = static_cast<uint8_t>(launched_with_sequences_++ % pipeline_depth_);
+  // The watchdog's step deadline runs from the oldest plan in flight.
+  activity_.set(parallel::Activity::kExecutingStep, in_flight_.empty() ? plan.step_index : in_flight_.front().plan.step_index);
+  const double planning = seconds_since(plan_started);
+  plans_.publish(plan);
   faults_.before_execute(plan);
-  const std::vector<StepOutput> outputs = executor_.execute(plan);
-  const auto executed = Clock::now();
-  activity_.set(parallel::Activity::kIdle);
-  scheduler_.complete(plan, outputs);
-  if (observer) {
-    StepReport report;
-    report.running = scheduler_.running();
-    report.waiting = scheduler_.waiting();
-    report.kv_used_blocks = scheduler_.blocks().used_blocks();
-    report.kv_total_blocks = scheduler_.blocks().total_blocks();
-    for (const auto& s : plan.sequences) report.tokens += s.new_tokens.size();
-    report.execute_seconds = std::chrono::duration<double>(executed - execute_started).count();
-    report.plan_seconds = planning + seconds_since(executed);
-    report.totals = scheduler_.stats();
-    observer->on_step(report);
+  PendingStepOutputs outputs = executor_.launch(plan);
+  if (!has_work) {  // only announced finished sequences (their blocks are free now): nothing to complete
+    if (in_flight_.empty()) activity_.set(parallel::Activity::kIdle);
+    report(observer, plan, 0.0, planning);
+    return false;
   }
+  in_flight_.push_back(InFlightPlan{std::move(plan), std::move(outputs), Clock::now(), planning});
+  return true;
+}
+
+void Engine::complete_oldest(EngineObserver* observer) {
+  InFlightPlan f = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  activity_.set(parallel::Activity::kExecutingStep, f.plan.step_index);
+  const std::vector<StepOutput> outputs = f.outputs.wait();
+  const auto executed = Clock::now();
+  scheduler_.complete(f.plan, outputs);
+  if (in_flight_.empty()) {
+    activity_.set(parallel::Activity::kIdle);
+  } else {
+    activity_.set(parallel::Activity::kExecutingStep, in_flight_.front().plan.step_index);
+  }
+  report(observer, f.plan, std::chrono::duration<double>(executed - f.launched).count(),
+         f.planning_seconds + seconds_since(executed));
+}
+
+void Engine::report(EngineObserver* observer, const parallel::StepPlan& plan, double execute_seconds,
+                    double plan_seconds) const {
+  if (!observer) return;
+  StepReport report;
+  report.running = scheduler_.running();
+  report.waiting = scheduler_.waiting();
+  report.kv_used_blocks = scheduler_.blocks().used_blocks();
+  report.kv_total_blocks = scheduler_.blocks().total_blocks();
+  for (const auto& s : plan.sequences) report.tokens += s.new_tokens.size();
+  report.execute_seconds = execute_seconds;
+  report.plan_seconds = plan_seconds;
+  report.totals = scheduler_.stats();
+  observer->on_step(report);
+}
+
+void Engine::advance(EngineObserver* observer) {
+  while (in_flight_.size() < pipeline_depth_ && launch_next(observer)) {
+  }
+  if (!in_flight_.empty()) complete_oldest(observer);
 }
 
 void Engine::run_until_idle() {
   TESSERA_CHECK(world_.rank() == 0, "the engine is driven by the leader (rank 0) only");
-  while (!scheduler_.idle()) step(nullptr, Clock::now());
+  while (busy()) advance(nullptr);
 }
 
 GenerationResult Engine::generate(GenerationRequest request) {
@@ -74,7 +112,7 @@ void Engine::heartbeat() {
   plan.heartbeat = true;
   plan.step_index = next_step_++;
   activity_.set(parallel::Activity::kHeartbeat, plan.step_index);
-  parallel::broadcast_step_plan(world_, plan);
+  plans_.publish(plan);
   world_.barrier();  // every follower answers
   activity_.set(parallel::Activity::kIdle);
 }
@@ -88,7 +126,6 @@ void Engine::serve(RequestQueue& queue, EngineStatus& status, EngineObserver* ob
   status.mark_progress();
   try {
     for (;;) {
-      const auto plan_started = Clock::now();
       RequestQueue::Work work = queue.take();
       for (auto& [ticket, request] : work.submitted) {
         auto user_finish = std::move(request.on_finish);
@@ -113,12 +150,13 @@ void Engine::serve(RequestQueue& queue, EngineStatus& status, EngineObserver* ob
         if (const auto it = ids.find(ticket); it != ids.end()) scheduler_.cancel(it->second);
       }
       if (stop_now.load()) {
+        while (!in_flight_.empty()) complete_oldest(observer);  // the stages finish what they hold
         scheduler_.fail_all("the server is shutting down");
         queue.report_engine_waiting(0);
         return;
       }
-      if (!scheduler_.idle()) {
-        step(observer, plan_started);
+      if (busy()) {
+        advance(observer);
         queue.report_engine_waiting(scheduler_.waiting());
         status.mark_progress();
         continue;
@@ -145,16 +183,16 @@ void Engine::shutdown() {
   parallel::StepPlan plan;
   plan.shutdown = true;
   plan.step_index = next_step_++;
-  parallel::broadcast_step_plan(world_, plan);
+  plans_.publish(plan);
+  plans_.flush();
   activity_.set(parallel::Activity::kStopping);
 }
 
 void Engine::follow() {
   TESSERA_CHECK(world_.rank() != 0, "follow() runs on the followers only");
   for (;;) {
-    parallel::StepPlan plan;
     activity_.set(parallel::Activity::kWaitingForPlan);
-    parallel::broadcast_step_plan(world_, plan);
+    const parallel::StepPlan plan = plans_.receive();
     if (plan.shutdown) {
       activity_.set(parallel::Activity::kStopping);
       return;
@@ -166,7 +204,7 @@ void Engine::follow() {
     }
     activity_.set(parallel::Activity::kExecutingStep, plan.step_index);
     faults_.before_execute(plan);
-    executor_.execute(plan);
+    executor_.launch(plan);
   }
 }
 

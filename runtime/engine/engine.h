@@ -1,7 +1,12 @@
 #pragma once
 // The engine loop of one rank. The leader (rank 0) owns the Scheduler: each step it takes the scheduler's
-// StepPlan, broadcasts it over the world communicator, runs its own part, and hands the results back. Followers
-// loop on receiving plans until a plan says shutdown; between plans they wait without spinning a core.
+// StepPlan, publishes it to every rank (parallel/step_plan_channel.h), runs its own part, and hands the results back.
+// Followers loop on receiving plans until a plan says shutdown; between plans they wait without spinning a core.
+//
+// Micro-batches (pp > 1): the leader keeps up to SchedulerLimits::micro_batches plans in flight, each over its own
+// sequences. It publishes and launches plans until the pipeline is full, then waits for the oldest plan's results,
+// completes it and plans that micro-batch's next step, so that stage s works on micro-batch k while stage s + 1
+// works on k - 1. Plans complete in launch order (every stage runs them in that order).
 //
 // Threads: every method runs on the thread that owns MPI on its rank (the engine thread); other threads reach a
 // serving leader only through the RequestQueue and read its EngineStatus. What the engine thread is doing (its
@@ -10,10 +15,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 
 #include "parallel/rank_activity.h"
 #include "parallel/step_plan.h"
+#include "parallel/step_plan_channel.h"
 #include "runtime/engine/engine_observer.h"
 #include "runtime/engine/engine_status.h"
 #include "runtime/engine/fault_injection.h"
@@ -54,17 +61,35 @@ class Engine {
 
   // Any thread.
   const parallel::RankActivity& activity() const { return activity_; }
-  // True while the engine thread is inside a step (or its last step threw): the other ranks may be blocked in a
-  // collective of that step, so only the watchdog can end them.
+  // True while the engine thread is inside a step or has plans in flight (or its last step threw): the other ranks
+  // may be blocked in a collective of that step, so only the watchdog can end them.
   bool in_step() const;
 
  private:
-  void step(EngineObserver* observer, std::chrono::steady_clock::time_point plan_started);
+  using Clock = std::chrono::steady_clock;
+  struct InFlightPlan {
+    parallel::StepPlan plan;
+    PendingStepOutputs outputs;
+    Clock::time_point launched;
+    double planning_seconds = 0;
+  };
+  // Leader: fills the pipeline with plans, then completes the oldest one in flight (if any).
+  void advance(EngineObserver* observer);
+  // Plans, publishes and launches the next plan; false when it had no sequences (nothing more to launch now).
+  bool launch_next(EngineObserver* observer);
+  void complete_oldest(EngineObserver* observer);
+  void report(EngineObserver* observer, const parallel::StepPlan& plan, double execute_seconds,
+              double plan_seconds) const;
+  bool busy() const { return !scheduler_.idle() || !in_flight_.empty(); }
   void heartbeat();
 
   parallel::Communicator& world_;
   StageExecutor& executor_;
   Scheduler scheduler_;
+  parallel::StepPlanChannel plans_;
+  std::deque<InFlightPlan> in_flight_;  // leader: launched, results not yet completed; oldest first
+  size_t pipeline_depth_ = 1;
+  uint64_t launched_with_sequences_ = 0;  // numbers the micro-batches
   uint64_t next_step_ = 0;
   parallel::RankActivity own_activity_;
   parallel::RankActivity& activity_;

@@ -1,7 +1,5 @@
 #include "runtime/engine/replica.h"
 
-#include <mpi.h>
-
 #include <algorithm>
 #include <chrono>
 #include <future>
@@ -17,20 +15,12 @@
 namespace tessera::runtime {
 namespace {
 
-int64_t world_min(int64_t value) {
-  int64_t out = value;
-  MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD);
-  return out;
-}
-
 }  // namespace
 
 std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::unique_ptr<Replica> replica(new Replica());
   auto world = parallel::MpiCommunicator::world();
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int rank = world->rank(), size = world->size();
 
   // Phase 1: the layout. Deterministic, but agreed on anyway so that no rank goes on alone.
   parallel::run_collectively(*world, [&] { replica->topology_.emplace(size, rank, options.layout); });
@@ -86,9 +76,11 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   replica->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   // Phase 3: the KV cache, of the blocks every rank can hold (the leader hands out blocks for all), and the engine.
+  parallel::Communicator& world_group = *replica->groups_.world;
+  const auto world_min = [&world_group](int64_t value) { return world_group.all_reduce_min(value); };
   const int64_t kv_blocks = world_min(fits_blocks);
   parallel::run_collectively(*replica->groups_.world, [&] {
-    BuiltStage built = builder->finish(kv_blocks, &world_min);
+    BuiltStage built = builder->finish(kv_blocks, world_min);
     replica->weight_bytes_ = built.weight_bytes;
     replica->kv_cache_bytes_ = built.kv_cache_bytes;
     replica->kv_blocks_ = static_cast<int>(kv_blocks);
@@ -100,6 +92,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     limits.max_sequence_length = replica->max_sequence_length_;
     limits.prefix_caching = options.prefix_caching;
     limits.vocab_size = replica->config_.vocab_size;
+    limits.micro_batches = options.micro_batches > 0 ? options.micro_batches : topo.pp();
     replica->engine_ = std::make_unique<Engine>(*replica->groups_.world, *replica->executor_,
                                                 replica->kv_blocks_, options.block_size, limits, options.activity);
   });

@@ -43,6 +43,9 @@ struct ReplicaOptions {
   int max_sequences = 1;        // the KV cache holds this many sequences of max_sequence_length (at most)
   int max_step_tokens = 2048;   // tokens per engine step (decode tokens + prefill chunks)
   bool prefix_caching = true;   // reuse the KV blocks of prompts that start like earlier ones
+  // Plans in flight at once (runtime/engine/engine.h): 0 means pp, so that every pipeline stage has a micro-batch to
+  // work on; 1 runs one step at a time (every other stage idles).
+  int micro_batches = 0;
   KvCacheSizing kv_cache;
   // CPU backend: how the projection matrices are kept. native (the default): the model file's own quantized blocks
   // where it has them (GGUF), computed on directly — as exact as f32, a quarter of the bytes per decode step for

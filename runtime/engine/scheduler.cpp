@@ -81,6 +81,7 @@ void Scheduler::cancel(uint64_t id) {
 }
 
 void Scheduler::fail_all(const std::string& message) {
+  in_flight_ = 0;  // the engine abandons its plans in flight with them
   while (!waiting_.empty()) {
     SequencePtr s = std::move(waiting_.front());
     waiting_.pop_front();
@@ -115,6 +116,7 @@ void Scheduler::finish(Sequence& s, const char* reason, const std::string& error
 }
 
 void Scheduler::preempt(Sequence& s) {
+  TESSERA_CHECK(!s.in_flight, "sequence ", s.id, " cannot be preempted while a plan in flight computes it");
   blocks_.release(s.blocks);
   s.blocks.clear();
   s.block_hashes.clear();
@@ -143,7 +145,7 @@ bool Scheduler::grow(Sequence& s, int tokens_after) {
     Sequence* victim = &s;
     for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
       Sequence* v = it->get();
-      if (v != &s && v->scheduled_in != plan_counter_) {
+      if (v != &s && v->scheduled_in != plan_counter_ && !v->in_flight) {
         victim = v;
         break;
       }
@@ -222,9 +224,9 @@ bool Scheduler::admit_front(int& budget, std::vector<std::pair<Sequence*, int>>&
 
 parallel::StepPlan Scheduler::next_plan() {
   ++plan_counter_;
-  // Cancelled sequences end before they cost another step.
+  // Cancelled sequences end before they cost another step (once no plan in flight computes them).
   for (auto it = running_.begin(); it != running_.end();) {
-    if ((*it)->cancelled) {
+    if ((*it)->cancelled && !(*it)->in_flight) {
       SequencePtr s = std::move(*it);
       it = running_.erase(it);
       finish(*s, "cancelled");
@@ -233,6 +235,10 @@ parallel::StepPlan Scheduler::next_plan() {
     }
   }
   int budget = limits_.max_step_tokens;
+  // This plan's share of the sequences that can run, so that up to micro_batches plans split them evenly.
+  const size_t active = std::min(running_.size() + waiting_.size(), static_cast<size_t>(limits_.max_sequences));
+  const size_t micro_batches = static_cast<size_t>(std::max(1, limits_.micro_batches));
+  const size_t share = std::max<size_t>(1, (active + micro_batches - 1) / micro_batches);
   std::vector<std::pair<Sequence*, int>> scheduled;
   // Decode first, then prefill chunks, each in admission order. The snapshot is taken because grow() may move
   // later sequences out of running_ (preemption).
@@ -240,7 +246,8 @@ parallel::StepPlan Scheduler::next_plan() {
     std::vector<Sequence*> order;
     for (const SequencePtr& s : running_) order.push_back(s.get());
     for (Sequence* s : order) {
-      if (s->preempted_in == plan_counter_ || s->scheduled_in == plan_counter_) continue;
+      if (scheduled.size() >= share) break;
+      if (s->in_flight || s->preempted_in == plan_counter_ || s->scheduled_in == plan_counter_) continue;
       const int remaining = static_cast<int>(s->tokens.size()) - s->computed;
       if ((remaining == 1) != decode_pass) continue;
       const int chunk = std::min(remaining, budget);
@@ -251,14 +258,19 @@ parallel::StepPlan Scheduler::next_plan() {
       scheduled.emplace_back(s, chunk);
     }
   }
-  while (!waiting_.empty() && static_cast<int>(running_.size()) < limits_.max_sequences && budget > 0) {
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < limits_.max_sequences && budget > 0 &&
+         scheduled.size() < share) {
     if (!admit_front(budget, scheduled)) break;
   }
   parallel::StepPlan plan;
   plan.finished = std::move(finished_);
   finished_.clear();
   plan.sequences.reserve(scheduled.size());
-  for (auto& [s, chunk] : scheduled) plan.sequences.push_back(make_step(*s, chunk));
+  for (auto& [s, chunk] : scheduled) {
+    plan.sequences.push_back(make_step(*s, chunk));
+    s->in_flight = true;
+  }
+  in_flight_ += scheduled.size();
   return plan;
 }
 
@@ -279,12 +291,17 @@ void Scheduler::complete(const parallel::StepPlan& plan, const std::vector<StepO
     TESSERA_CHECK(found != by_id_.end(), "step ", plan.step_index, " ran sequence ", step.sequence_id,
                   " that the scheduler does not know");
     Sequence& s = *found->second;
+    TESSERA_CHECK(s.in_flight, "step ", plan.step_index, " completed sequence ", step.sequence_id,
+                  " that no plan in flight computes");
+    s.in_flight = false;
+    --in_flight_;
     s.computed += static_cast<int>(step.new_tokens.size());
     publish_full_blocks(s);
     if (!reports_output(step)) continue;
     TESSERA_CHECK(next < outputs.size() && outputs[next].sequence_id == step.sequence_id, "step ", plan.step_index,
                   " returned no output for sequence ", step.sequence_id);
     const StepOutput& o = outputs[next++];
+    if (s.cancelled) continue;  // cancelled while in flight: nobody wants its output; the next plan ends it
     for (size_t i = 0; i < o.prompt_logprobs.size(); ++i) {
       const int position = step.start_position + 1 + static_cast<int>(i);
       if (position != s.prompt_logprobs_reported || position >= s.prompt_length) continue;  // a recomputation

@@ -12,6 +12,11 @@
 // Prefix caching: full blocks are published in the prefix cache as they are computed; an admitted sequence takes
 // the cached blocks of its longest cached prefix and skips their prefill (not for prompt-logprob requests, which
 // need the logits of every prompt row).
+// Micro-batches (pipeline parallelism): with SchedulerLimits::micro_batches = m > 1 the engine keeps up to m plans in
+// flight, and a sequence is in at most one of them: next_plan() skips sequences whose last plan has not completed,
+// and takes at most ceil(active / m) sequences, so that the running ones split into m micro-batches of about
+// equal size. A sequence in flight is never preempted (a stage is writing its KV blocks) and a cancelled one ends
+// once its plan completes.
 // Engine thread only: not thread-safe (the serving path hands requests over through a RequestQueue).
 #include <chrono>
 #include <cstdint>
@@ -69,6 +74,7 @@ struct SchedulerLimits {
   int max_sequence_length = 4096; // prompt + new tokens
   bool prefix_caching = true;
   int vocab_size = 0;             // > 0: prompt and stop ids are checked against it
+  int micro_batches = 1;          // plans in flight at once (the pipeline's depth); 1: one step at a time
 };
 
 // Counters for metrics; monotonic except the gauges.
@@ -99,11 +105,14 @@ class Scheduler {
   const SchedulerStats& stats() const { return stats_; }
   const SchedulerLimits& limits() const { return limits_; }
 
-  // The next step (the engine numbers it). Empty of sequences only when nothing can run (it may still carry
-  // finished ids).
+  // The next step (the engine numbers it). Empty of sequences only when nothing can run now (it may still carry
+  // finished ids): nothing waits, or what waits needs the blocks or slots of sequences in flight.
   parallel::StepPlan next_plan();
-  // The step's results (one per plan sequence that reports output, in plan order).
+  // The step's results (one per plan sequence that reports output, in plan order). Plans complete in the order
+  // they were made.
   void complete(const parallel::StepPlan& plan, const std::vector<StepOutput>& outputs);
+  // Sequences in plans that have not completed.
+  size_t in_flight() const { return in_flight_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -121,6 +130,7 @@ class Scheduler {
     int preemptions = 0;
     bool ever_admitted = false;
     bool cancelled = false;
+    bool in_flight = false;             // in a plan that has not completed
     uint64_t scheduled_in = 0;          // the plan counter of the last plan that scheduled it
     uint64_t preempted_in = 0;          // ... that preempted it
     Clock::time_point submitted, admitted, first_token;
@@ -142,6 +152,7 @@ class Scheduler {
   SchedulerStats stats_;
   uint64_t next_id_ = 1;
   uint64_t plan_counter_ = 0;
+  size_t in_flight_ = 0;
   std::deque<SequencePtr> waiting_;
   std::list<SequencePtr> running_;                   // admission order
   std::unordered_map<uint64_t, Sequence*> by_id_;    // running and waiting

@@ -22,7 +22,7 @@ bool reports_output(const parallel::SequenceStep& s) {
 
 StageExecutor::StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups,
                              ModelStage& stage)
-    : topology_(topology), groups_(groups), stage_(stage) {}
+    : topology_(topology), groups_(groups), stage_(stage), trace_(StageTrace::from_environment(topology)) {}
 
 ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {
   ForwardBatch batch;
@@ -42,7 +42,29 @@ ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {
   return batch;
 }
 
-std::vector<StepOutput> StageExecutor::execute(const parallel::StepPlan& plan) {
+bool PendingStepOutputs::ready() { return world_ == nullptr || size_received_.test(); }
+
+std::vector<StepOutput> PendingStepOutputs::wait() {
+  if (world_ == nullptr) return std::move(outputs_);
+  size_received_.wait();
+  const uint64_t size = *size_;
+  TESSERA_CHECK(size <= (uint64_t{1} << 31), "step ", step_, ": sampling rank announced ", size, " bytes of results");
+  std::vector<std::byte> bytes(size);
+  world_->recv(bytes.data(), bytes.size(), sampler_, parallel::MessageTag::kSampledTokens);
+  world_ = nullptr;
+  return decode_step_outputs(bytes);
+}
+
+void StageExecutor::start_send(PendingSend send) {
+  reap_sends();
+  sends_.push_back(std::move(send));
+}
+
+void StageExecutor::reap_sends() {
+  while (!sends_.empty() && sends_.front().size_operation.test() && sends_.front().operation.test()) sends_.pop_front();
+}
+
+PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
   const ForwardBatch batch = make_batch(plan);
   // Rows whose logits are needed: each reporting sequence's prompt-logprob rows, then its sampled (last) row.
   std::vector<int64_t> rows;
@@ -61,7 +83,20 @@ std::vector<StepOutput> StageExecutor::execute(const parallel::StepPlan& plan) {
     if (s.sample) rows.push_back(b.token_begin + b.token_count - 1);
   }
   if (topology_.rank() == sampling_rank(topology_)) sampler_.observe(plan);
-  if (batch.num_tokens() == 0) return {};
+  reap_sends();
+  PendingStepOutputs pending;
+  if (batch.num_tokens() == 0) return pending;
+  const int sampler = sampling_rank(topology_);
+  // The leader posts the receive of the results' size now, so that they can arrive while it works on later plans;
+  // receives with one tag match in the order posted, which is the plans' order.
+  if (topology_.rank() == 0 && sampler != 0 && !rows.empty()) {
+    pending.world_ = groups_.world.get();
+    pending.sampler_ = sampler;
+    pending.step_ = plan.step_index;
+    pending.size_ = std::make_unique<uint64_t>(0);
+    pending.size_received_ =
+        groups_.world->start_recv(pending.size_.get(), sizeof(uint64_t), sampler, parallel::MessageTag::kStepOutputSizes);
+  }
   const int64_t hidden_size = stage_.config().hidden_size;
   const size_t hidden_bytes = static_cast<size_t>(batch.num_tokens() * hidden_size) * sizeof(float);
 
@@ -72,38 +107,38 @@ std::vector<StepOutput> StageExecutor::execute(const parallel::StepPlan& plan) {
     hidden = Tensor(DType::F32, {batch.num_tokens(), hidden_size});
     groups_.pipeline->recv(hidden.raw(), hidden_bytes, topology_.stage() - 1, parallel::MessageTag::kHiddenStates);
   }
+  const int64_t began = trace_.enabled() ? StageTrace::now_us() : 0;
   stage_.run_layers(batch, hidden);
   if (!topology_.is_last_stage()) {
-    groups_.pipeline->send(hidden.raw(), hidden_bytes, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
+    PendingSend send;
+    send.operation = groups_.pipeline->start_send(hidden.raw(), hidden_bytes, topology_.stage() + 1,
+                                                  parallel::MessageTag::kHiddenStates);
+    send.tensor = std::move(hidden);
+    start_send(std::move(send));
   }
 
   // The results travel from the sampling rank to the leader (they are the same rank when pp == 1).
-  const int sampler = sampling_rank(topology_);
-  std::vector<StepOutput> outputs;
   if (topology_.is_last_stage() && !rows.empty()) {
     Tensor logits;
     stage_.logits(hidden, rows, logits);
     if (topology_.rank() == sampler) {
-      outputs = sample(plan, logits, rows);
-      if (sampler != 0) {
-        const std::vector<std::byte> bytes = encode_step_outputs(outputs);
-        const uint64_t size = bytes.size();
-        groups_.world->send(&size, sizeof(size), 0, parallel::MessageTag::kSampledTokens);
-        groups_.world->send(bytes.data(), bytes.size(), 0, parallel::MessageTag::kSampledTokens);
+      std::vector<StepOutput> outputs = sample(plan, logits, rows);
+      if (sampler == 0) {
+        pending.outputs_ = std::move(outputs);
+      } else {
+        PendingSend send;
+        send.bytes = encode_step_outputs(outputs);
+        send.size = std::make_unique<uint64_t>(send.bytes.size());
+        send.size_operation =
+            groups_.world->start_send(send.size.get(), sizeof(uint64_t), 0, parallel::MessageTag::kStepOutputSizes);
+        send.operation =
+            groups_.world->start_send(send.bytes.data(), send.bytes.size(), 0, parallel::MessageTag::kSampledTokens);
+        start_send(std::move(send));
       }
     }
   }
-  if (topology_.rank() != 0) return {};
-  if (sampler != 0 && !rows.empty()) {
-    uint64_t size = 0;
-    groups_.world->recv(&size, sizeof(size), sampler, parallel::MessageTag::kSampledTokens);
-    TESSERA_CHECK(size <= (uint64_t{1} << 31), "step ", plan.step_index, ": sampling rank announced ", size,
-                  " bytes of results");
-    std::vector<std::byte> bytes(size);
-    groups_.world->recv(bytes.data(), bytes.size(), sampler, parallel::MessageTag::kSampledTokens);
-    outputs = decode_step_outputs(bytes);
-  }
-  return outputs;
+  if (trace_.enabled()) trace_.record(plan, batch.num_tokens(), began, StageTrace::now_us());
+  return pending;
 }
 
 std::vector<StepOutput> StageExecutor::sample(const parallel::StepPlan& plan, const Tensor& logits,

@@ -40,6 +40,7 @@ class SoloCommunicator final : public parallel::Communicator {
   void send(const void*, size_t, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
   void recv(void*, size_t, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
   void barrier() override {}
+  int64_t all_reduce_min(int64_t value) override { return value; }
 
  private:
   std::string name_ = "solo";

@@ -3,7 +3,9 @@
 // same tokens afterwards, prefix-cache reuse, sibling requests, finish reasons, cancellation, block release.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <map>
+#include <set>
 
 #include "kernels/base/error.h"
 #include "runtime/engine/scheduler.h"
@@ -65,6 +67,31 @@ void run(Scheduler& scheduler, int block_size, int max_steps = 10000) {
     scheduler.complete(plan, play_model(plan));
   }
   ASSERT_TRUE(scheduler.idle());
+}
+
+// Runs until idle the way a pipelined engine does: up to `depth` plans in flight, completed oldest first. Checks
+// that no sequence is in two plans in flight at once and that each plan takes at most its share of the sequences.
+void run_pipelined(Scheduler& scheduler, size_t depth, int max_steps = 10000) {
+  std::deque<parallel::StepPlan> in_flight;
+  std::set<uint64_t> computing;
+  for (int i = 0; i < max_steps && (!scheduler.idle() || !in_flight.empty()); ++i) {
+    while (in_flight.size() < depth) {
+      parallel::StepPlan plan = scheduler.next_plan();
+      if (plan.sequences.empty()) break;
+      for (const auto& s : plan.sequences) {
+        ASSERT_TRUE(computing.insert(s.sequence_id).second) << "sequence " << s.sequence_id << " is in two plans";
+      }
+      in_flight.push_back(std::move(plan));
+    }
+    if (in_flight.empty()) continue;
+    const parallel::StepPlan plan = std::move(in_flight.front());
+    in_flight.pop_front();
+    for (const auto& s : plan.sequences) computing.erase(s.sequence_id);
+    scheduler.complete(plan, play_model(plan));
+  }
+  ASSERT_TRUE(scheduler.idle());
+  ASSERT_TRUE(in_flight.empty());
+  EXPECT_EQ(scheduler.in_flight(), 0u);
 }
 
 TEST(Scheduler, PrefillThenDecodeUntilLength) {
@@ -155,6 +182,7 @@ TEST(Scheduler, AdmissionWaitsForSlotsAndReleasesBlocks) {
   auto plan = scheduler.next_plan();
   EXPECT_EQ(plan.sequences.size(), 2u);
   EXPECT_EQ(scheduler.waiting(), 1u);
+  scheduler.complete(plan, play_model(plan));
   run(scheduler, 4);
   EXPECT_EQ(results.size(), 3u);
   EXPECT_EQ(scheduler.blocks().used_blocks(), 0);
@@ -322,6 +350,92 @@ TEST(Scheduler, RejectsRequestsThatCanNeverRun) {
   bad.sampling.top_p = 1.5f;
   EXPECT_THROW(scheduler.submit(std::move(bad)), Error);
   EXPECT_NO_THROW(scheduler.submit(request(8, 8)));
+}
+
+TEST(SchedulerMicroBatches, SplitRunningSequencesIntoDisjointPlans) {
+  SchedulerLimits limits{8, 256, 64};
+  limits.micro_batches = 2;
+  Scheduler scheduler(64, 4, limits);
+  for (int i = 0; i < 8; ++i) scheduler.submit(request(5, 6, nullptr, 300 + i));
+  const auto a = scheduler.next_plan();
+  const auto b = scheduler.next_plan();
+  EXPECT_EQ(a.sequences.size(), 4u);
+  EXPECT_EQ(b.sequences.size(), 4u);
+  EXPECT_EQ(scheduler.in_flight(), 8u);
+  EXPECT_TRUE(scheduler.next_plan().sequences.empty()) << "every sequence is in flight";
+  scheduler.complete(a, play_model(a));
+  const auto a2 = scheduler.next_plan();
+  ASSERT_EQ(a2.sequences.size(), a.sequences.size());
+  for (size_t i = 0; i < a.sequences.size(); ++i) EXPECT_EQ(a2.sequences[i].sequence_id, a.sequences[i].sequence_id);
+  scheduler.complete(b, play_model(b));
+  scheduler.complete(a2, play_model(a2));
+  EXPECT_EQ(scheduler.in_flight(), 0u);
+}
+
+TEST(SchedulerMicroBatches, CompletingAPlanTwiceOrOutOfThinAirIsAnError) {
+  SchedulerLimits limits{4, 64, 64};
+  limits.micro_batches = 2;
+  Scheduler scheduler(16, 4, limits);
+  scheduler.submit(request(3, 4, nullptr, 1));
+  const auto plan = scheduler.next_plan();
+  scheduler.complete(plan, play_model(plan));
+  EXPECT_THROW(scheduler.complete(plan, play_model(plan)), Error);
+}
+
+// The tokens of every request are those it gets without micro-batches, whatever the depth, with preemption
+// (a pool too small for all of them) and with prefix-cache hits (shared prompts).
+TEST(SchedulerMicroBatches, ResultsDoNotDependOnThePipelineDepth) {
+  for (const bool small_pool : {false, true}) {
+    std::map<size_t, std::map<int, std::vector<int32_t>>> by_depth;
+    uint64_t preemptions = 0;
+    for (const size_t depth : {1u, 2u, 3u}) {
+      SchedulerLimits limits{8, 64, 64};
+      limits.micro_batches = static_cast<int>(depth);
+      Scheduler scheduler(small_pool ? 8 : 128, 4, limits);
+      std::map<int, std::vector<int32_t>>& tokens = by_depth[depth];
+      for (int i = 0; i < 12; ++i) {
+        GenerationRequest r = request(i % 3 == 0 ? 9 : 5, 4 + i % 5, nullptr, 500 + (i % 4));  // shared prompts
+        r.on_finish = [&tokens, i](const GenerationResult& g) { tokens[i] = g.tokens; };
+        scheduler.submit(std::move(r));
+      }
+      run_pipelined(scheduler, depth);
+      ASSERT_EQ(tokens.size(), 12u);
+      if (depth > 1) preemptions += scheduler.stats().preemptions;
+      if (!small_pool) {
+        EXPECT_GT(scheduler.stats().prefix_hit_tokens, 0u);
+      }
+    }
+    EXPECT_EQ(by_depth[2], by_depth[1]);
+    EXPECT_EQ(by_depth[3], by_depth[1]);
+    if (small_pool) {
+      EXPECT_GT(preemptions, 0u) << "the small pool should force preemption";
+    }
+  }
+}
+
+TEST(SchedulerMicroBatches, ACancelledSequenceEndsOnceItsPlanCompletes) {
+  SchedulerLimits limits{4, 64, 64};
+  limits.micro_batches = 2;
+  Scheduler scheduler(32, 4, limits);
+  std::vector<GenerationResult> results;
+  const uint64_t id = scheduler.submit(request(3, 50, &results, 7));
+  scheduler.submit(request(3, 50, &results, 8));
+  const auto a = scheduler.next_plan();
+  ASSERT_EQ(a.sequences.size(), 1u);
+  ASSERT_EQ(a.sequences[0].sequence_id, id);
+  scheduler.cancel(id);
+  const auto b = scheduler.next_plan();  // the other sequence; the cancelled one is still in flight
+  EXPECT_TRUE(results.empty());
+  const int used = scheduler.blocks().used_blocks();
+  scheduler.complete(a, play_model(a));
+  const auto next = scheduler.next_plan();  // ends it
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].finish_reason, "cancelled");
+  EXPECT_TRUE(results[0].tokens.empty()) << "no token is emitted for a sequence cancelled in flight";
+  EXPECT_LT(scheduler.blocks().used_blocks(), used);
+  EXPECT_EQ(next.finished, std::vector<uint64_t>{id});
+  scheduler.complete(b, play_model(b));
+  scheduler.complete(next, play_model(next));
 }
 
 }  // namespace
