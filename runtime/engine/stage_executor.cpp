@@ -107,9 +107,15 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
     hidden = Tensor(DType::F32, {batch.num_tokens(), hidden_size});
     groups_.pipeline->recv(hidden.raw(), hidden_bytes, topology_.stage() - 1, parallel::MessageTag::kHiddenStates);
   }
+  // The trace's interval is this stage's compute: it ends before anything is sent on, so that what the sends
+  // enable elsewhere starts after it.
   const int64_t began = trace_.enabled() ? StageTrace::now_us() : 0;
+  const auto trace_done = [&] {
+    if (trace_.enabled()) trace_.record(plan, batch.num_tokens(), began, StageTrace::now_us());
+  };
   stage_.run_layers(batch, hidden);
   if (!topology_.is_last_stage()) {
+    trace_done();
     PendingSend send;
     send.operation = groups_.pipeline->start_send(hidden.raw(), hidden_bytes, topology_.stage() + 1,
                                                   parallel::MessageTag::kHiddenStates);
@@ -123,6 +129,7 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
     stage_.logits(hidden, rows, logits);
     if (topology_.rank() == sampler) {
       std::vector<StepOutput> outputs = sample(plan, logits, rows);
+      trace_done();
       if (sampler == 0) {
         pending.outputs_ = std::move(outputs);
       } else {
@@ -137,7 +144,7 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
       }
     }
   }
-  if (trace_.enabled()) trace_.record(plan, batch.num_tokens(), began, StageTrace::now_us());
+  if (topology_.is_last_stage() && (rows.empty() || topology_.rank() != sampler)) trace_done();
   return pending;
 }
 

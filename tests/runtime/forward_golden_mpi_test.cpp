@@ -221,5 +221,51 @@ TEST(ForwardGolden, BatchedWithChunkedPrefillMatchesTransformers) {
   for (size_t i = 0; i < cases.size(); ++i) expect_tokens_match(cases[i], outputs[i]);
 }
 
+// 16 requests at once through the pipeline's micro-batches (the default: pp plans in flight, each over its own
+// sequences), in a KV pool small enough that sequences are preempted and recomputed, finishing at different steps
+// (each asks for a different prefix of its golden continuation): the same tokens as transformers.
+TEST(ForwardGolden, SixteenConcurrentMicroBatchedWithPreemptionMatchTransformers) {
+  const TestModel model = test_model();
+  require_model_of_golden(model);
+  if (::testing::Test::HasFatalFailure() || ::testing::Test::IsSkipped()) return;
+  const std::vector<GoldenCase> cases = load_golden(model.golden);
+  constexpr int kRequests = 16;
+  ReplicaOptions options = replica_options(model, kRequests);
+  std::vector<GoldenCase> wanted;
+  int64_t total_blocks = 0, largest = 0;
+  for (int r = 0; r < kRequests; ++r) {
+    GoldenCase c = cases[static_cast<size_t>(r) % cases.size()];
+    const size_t keep = std::max<size_t>(1, c.generated.size() - (static_cast<size_t>(r) % 4) * c.generated.size() / 5);
+    c.generated.resize(keep);
+    c.gaps.resize(keep);
+    const int64_t blocks = (static_cast<int64_t>(c.prompt.size() + keep) + options.block_size - 1) / options.block_size;
+    total_blocks += blocks;
+    largest = std::max(largest, blocks);
+    wanted.push_back(std::move(c));
+  }
+  options.kv_cache.blocks = std::max(largest + 1, total_blocks / 3);  // a third of what all need at once
+  options.prefix_caching = false;  // every prompt computed: preemption, not cache hits, decides what runs
+  auto replica = Replica::create(options);
+  if (replica->topology().rank() != 0) {
+    replica->engine().follow();
+    return;
+  }
+  EXPECT_EQ(replica->engine().scheduler().limits().micro_batches, replica->topology().pp());
+  std::vector<std::vector<int32_t>> outputs(wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    GenerationRequest request;
+    request.prompt = wanted[i].prompt;
+    request.max_new_tokens = static_cast<int>(wanted[i].generated.size());
+    request.on_finish = [&outputs, i](const GenerationResult& r) { outputs[i] = r.tokens; };
+    replica->engine().scheduler().submit(std::move(request));
+  }
+  replica->engine().run_until_idle();
+  const uint64_t preemptions = replica->engine().scheduler().stats().preemptions;
+  replica->engine().shutdown();
+  EXPECT_GT(preemptions, 0u) << "a pool of " << options.kv_cache.blocks << " blocks for " << total_blocks
+                             << " wanted should preempt";
+  for (size_t i = 0; i < wanted.size(); ++i) expect_tokens_match(wanted[i], outputs[i]);
+}
+
 }  // namespace
 }  // namespace tessera::runtime
