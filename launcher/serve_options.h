@@ -53,6 +53,7 @@ struct ServeOptions {
   double kv_cache_memory_fraction = 0.1;  // of the memory left after the weights (CPU: of the node, per rank share)
   bool no_prefix_caching = false;
   int micro_batches = 0;  // 0: pp
+  std::string pp_transfer = "auto";
 };
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& options);

@@ -12,6 +12,8 @@ struct ProcessGroups {
   std::unique_ptr<Communicator> world;
   std::unique_ptr<Communicator> tp;        // member index == tp_rank
   std::unique_ptr<Communicator> pipeline;  // member index == stage
+  // Whether some stage sends its hidden states to a rank on another host (a network between stages).
+  bool pipeline_crosses_hosts = false;
 };
 
 // Collective over MPI_COMM_WORLD.

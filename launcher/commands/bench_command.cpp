@@ -47,6 +47,7 @@ struct BenchOptions {
   int gen_len = 32;
   int max_step_tokens = 2048;
   int micro_batches = 0;  // 0: pp
+  std::string pp_transfer = "auto";
   std::string weight_dtype = "native";
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;
@@ -273,6 +274,7 @@ int run_bench(const BenchOptions& o) {
     ro.max_sequence_length = o.prompt_len + o.gen_len;
     ro.max_step_tokens = o.max_step_tokens;
     ro.micro_batches = o.micro_batches;
+    ro.pipeline_transfer = o.pp_transfer;
     ro.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
@@ -303,6 +305,9 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--micro-batches", o->micro_batches,
                   "Plans in flight through the pipeline (default 0: pp; 1: one step at a time)")
       ->check(CLI::Range(0, 255));
+  cmd->add_option("--pp-transfer", o->pp_transfer,
+                  "How hidden states cross stages: auto (sliced across hosts), full or sliced")
+      ->check(CLI::IsMember({"auto", "full", "sliced"}));
   cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");

@@ -99,6 +99,7 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   r.max_step_tokens = o.max_num_batched_tokens;
   r.prefix_caching = !o.no_prefix_caching;
   r.micro_batches = o.micro_batches;
+  r.pipeline_transfer = o.pp_transfer;
   r.kv_cache.blocks = o.kv_cache_blocks;
   r.kv_cache.memory_bytes = o.kv_cache_memory_bytes;
   r.kv_cache.memory_fraction = o.kv_cache_memory_fraction;

@@ -15,6 +15,13 @@
 namespace tessera::runtime {
 namespace {
 
+StageExecutor::Transfer pipeline_transfer(const std::string& name, const parallel::ProcessGroups& groups) {
+  if (name == "full") return StageExecutor::Transfer::kFull;
+  if (name == "sliced") return StageExecutor::Transfer::kSliced;
+  TESSERA_CHECK(name == "auto", "pipeline transfer must be auto, full or sliced, got '", name, "'");
+  return groups.pipeline_crosses_hosts ? StageExecutor::Transfer::kSliced : StageExecutor::Transfer::kFull;
+}
+
 }  // namespace
 
 std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
@@ -85,7 +92,8 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     replica->kv_cache_bytes_ = built.kv_cache_bytes;
     replica->kv_blocks_ = static_cast<int>(kv_blocks);
     replica->stage_ = std::move(built.stage);
-    replica->executor_ = std::make_unique<StageExecutor>(topo, replica->groups_, *replica->stage_);
+    replica->executor_ = std::make_unique<StageExecutor>(
+        topo, replica->groups_, *replica->stage_, pipeline_transfer(options.pipeline_transfer, replica->groups_));
     SchedulerLimits limits;
     limits.max_sequences = options.max_sequences;
     limits.max_step_tokens = std::max(options.max_step_tokens, options.max_sequences);

@@ -1,5 +1,6 @@
 #include "runtime/engine/stage_executor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/base/error.h"
@@ -21,8 +22,40 @@ bool reports_output(const parallel::SequenceStep& s) {
 }
 
 StageExecutor::StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups,
-                             ModelStage& stage)
-    : topology_(topology), groups_(groups), stage_(stage), trace_(StageTrace::from_environment(topology)) {}
+                             ModelStage& stage, Transfer transfer)
+    : topology_(topology),
+      groups_(groups),
+      stage_(stage),
+      transfer_(topology.tp() > 1 ? transfer : Transfer::kFull),
+      trace_(StageTrace::from_environment(topology)) {}
+
+StageExecutor::RowShare StageExecutor::row_share(int64_t rows) const {
+  RowShare share;
+  share.per = (rows + topology_.tp() - 1) / topology_.tp();
+  share.begin = std::min(rows, share.per * topology_.tp_rank());
+  share.end = std::min(rows, share.begin + share.per);
+  return share;
+}
+
+Tensor StageExecutor::receive_hidden(int64_t rows, int64_t hidden_size) {
+  const int previous = topology_.stage() - 1;
+  Tensor hidden(DType::F32, {rows, hidden_size});
+  if (transfer_ == Transfer::kFull) {
+    groups_.pipeline->recv(hidden.raw(), static_cast<size_t>(rows * hidden_size) * sizeof(float), previous,
+                           parallel::MessageTag::kHiddenStates);
+    return hidden;
+  }
+  // My share of the rows from my peer of the previous stage, then every share from my TP group.
+  const RowShare share = row_share(rows);
+  const auto share_elements = static_cast<size_t>(share.per * hidden_size);
+  std::vector<float> mine(share_elements, 0.0f);
+  groups_.pipeline->recv(mine.data(), static_cast<size_t>((share.end - share.begin) * hidden_size) * sizeof(float),
+                         previous, parallel::MessageTag::kHiddenStates);
+  std::vector<float> all(share_elements * static_cast<size_t>(topology_.tp()));
+  groups_.tp->all_gather(mine.data(), all.data(), share_elements);
+  std::memcpy(hidden.raw(), all.data(), static_cast<size_t>(rows * hidden_size) * sizeof(float));
+  return hidden;
+}
 
 ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {
   ForwardBatch batch;
@@ -104,8 +137,7 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
   if (topology_.is_first_stage()) {
     stage_.embed(batch, hidden);
   } else {
-    hidden = Tensor(DType::F32, {batch.num_tokens(), hidden_size});
-    groups_.pipeline->recv(hidden.raw(), hidden_bytes, topology_.stage() - 1, parallel::MessageTag::kHiddenStates);
+    hidden = receive_hidden(batch.num_tokens(), hidden_size);
   }
   // The trace's interval is this stage's compute: it ends before anything is sent on, so that what the sends
   // enable elsewhere starts after it.
@@ -117,8 +149,14 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
   if (!topology_.is_last_stage()) {
     trace_done();
     PendingSend send;
-    send.operation = groups_.pipeline->start_send(hidden.raw(), hidden_bytes, topology_.stage() + 1,
-                                                  parallel::MessageTag::kHiddenStates);
+    const char* from = static_cast<const char*>(hidden.raw());
+    size_t bytes = hidden_bytes;
+    if (transfer_ == Transfer::kSliced) {  // my share of the rows: the receiving stage all-gathers the shares
+      const RowShare share = row_share(batch.num_tokens());
+      from += static_cast<size_t>(share.begin * hidden_size) * sizeof(float);
+      bytes = static_cast<size_t>((share.end - share.begin) * hidden_size) * sizeof(float);
+    }
+    send.operation = groups_.pipeline->start_send(from, bytes, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
     send.tensor = std::move(hidden);
     start_send(std::move(send));
   }

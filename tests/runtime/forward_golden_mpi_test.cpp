@@ -143,6 +143,7 @@ ReplicaOptions replica_options(const TestModel& model, int max_sequences) {
   options.layout = {testing::env_int("TESSERA_TEST_TP", 1), testing::env_int("TESSERA_TEST_PP", 1)};
   options.max_sequence_length = 256;
   options.max_sequences = max_sequences;
+  if (const char* transfer = std::getenv("TESSERA_TEST_PP_TRANSFER")) options.pipeline_transfer = transfer;
   return options;
 }
 
