@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 #include <ios>
 #include <limits>
@@ -81,7 +82,15 @@ SamplingSettings read_sampling(WireReader& in) {
 }
 
 // Bit for bit: -0.0 is not 0.0 and a NaN equals itself, so the decoded plan is the encoded one exactly.
-bool same_bits(const SamplingSettings& a, const SamplingSettings& b) { return sampling_image(a) == sampling_image(b); }
+bool same_bits(const SamplingSettings& a, const SamplingSettings& b) {
+  const auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+  return bits(a.temperature) == bits(b.temperature) && a.top_k == b.top_k && bits(a.top_p) == bits(b.top_p) &&
+         bits(a.min_p) == bits(b.min_p) && a.seed == b.seed &&
+         bits(a.repetition_penalty) == bits(b.repetition_penalty) &&
+         bits(a.frequency_penalty) == bits(b.frequency_penalty) &&
+         bits(a.presence_penalty) == bits(b.presence_penalty) && a.prompt_length == b.prompt_length &&
+         a.logprobs == b.logprobs && a.prompt_logprobs == b.prompt_logprobs;
+}
 
 uint64_t mix64(uint64_t x) {  // splitmix64's finalizer
   x ^= x >> 30;
