@@ -168,9 +168,9 @@ void get_blocks(WireReader& in, size_t n, int32_t previous, std::vector<int32_t>
 // mirror holds plus the message.
 class PlanLookup {
  public:
-  explicit PlanLookup(const StepPlanMirror& mirror) : mirror_(mirror), epoch_(mirror.next_epoch()) {}
-  const StepPlanMirror::Known* find_once(uint64_t id) {
-    const StepPlanMirror::Known* k = mirror_.find(id);
+  explicit PlanLookup(StepPlanMirror& mirror) : mirror_(mirror), epoch_(mirror.next_epoch()) {}
+  StepPlanMirror::Known* find_once(uint64_t id) {
+    StepPlanMirror::Known* k = mirror_.find(id);
     if (k != nullptr) {
       TESSERA_CHECK(k->seen_in != epoch_, "sequence ", id, " occurs twice in the plan");
       k->seen_in = epoch_;
@@ -181,7 +181,7 @@ class PlanLookup {
   }
 
  private:
-  const StepPlanMirror& mirror_;
+  StepPlanMirror& mirror_;
   uint64_t epoch_;
   std::unordered_set<uint64_t> fresh_;
 };
@@ -193,33 +193,50 @@ const StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) const {
   return it == known_.end() ? nullptr : &it->second;
 }
 
-void StepPlanMirror::apply(const StepPlan& plan) {
-  for (const SequenceStep& s : plan.sequences) {
-    auto [it, inserted] = known_.try_emplace(s.sequence_id);
-    Known& k = it->second;
+StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) {
+  const auto it = known_.find(id);
+  return it == known_.end() ? nullptr : &it->second;
+}
+
+void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
+  TESSERA_CHECK(coded.empty() || coded.size() == plan.sequences.size(), "step ", plan.step_index, ": ", coded.size(),
+                " coded sequences for ", plan.sequences.size());
+  for (size_t i = 0; i < plan.sequences.size(); ++i) {
+    const SequenceStep& s = plan.sequences[i];
+    const Coded c = coded.empty() ? Coded{} : coded[i];
+    Known* k = c.known;
+    bool inserted = false;
+    if (k == nullptr) {
+      auto [it, fresh] = known_.try_emplace(s.sequence_id);
+      k = &it->second;
+      inserted = fresh;
+    }
     const std::vector<int32_t>& table = s.block_table;
     if (inserted) {
-      k.block_table = table;
-      k.table_hash = extend_table_hash(kTableSeed, table);
-      k.sampling = s.sampling;
-      k.sampling_hash = sampling_hash(s.sampling);
+      k->block_table = table;
+      k->table_hash = extend_table_hash(kTableSeed, table);
+      k->sampling = s.sampling;
+      k->sampling_hash = sampling_hash(s.sampling);
     } else {
-      digest_ -= entry_hash(s.sequence_id, k);
-      const size_t old = k.block_table.size();
-      if (old <= table.size() && std::equal(k.block_table.begin(), k.block_table.end(), table.begin())) {
+      digest_ -= entry_hash(s.sequence_id, *k);
+      const size_t old = k->block_table.size();
+      const bool prefix = c.table == 0 || c.table == 1 ||
+                          (c.table == 3 && old <= table.size() &&
+                           std::equal(k->block_table.begin(), k->block_table.end(), table.begin()));
+      if (prefix) {
         const auto appended = std::span<const int32_t>(table).subspan(old);
-        k.table_hash = extend_table_hash(k.table_hash, appended);
-        k.block_table.insert(k.block_table.end(), appended.begin(), appended.end());
+        k->table_hash = extend_table_hash(k->table_hash, appended);
+        k->block_table.insert(k->block_table.end(), appended.begin(), appended.end());
       } else {
-        k.block_table = table;
-        k.table_hash = extend_table_hash(kTableSeed, table);
+        k->block_table = table;
+        k->table_hash = extend_table_hash(kTableSeed, table);
       }
-      if (!same_bits(k.sampling, s.sampling)) {
-        k.sampling = s.sampling;
-        k.sampling_hash = sampling_hash(s.sampling);
+      if (!c.same_sampling && !same_bits(k->sampling, s.sampling)) {
+        k->sampling = s.sampling;
+        k->sampling_hash = sampling_hash(s.sampling);
       }
     }
-    digest_ += entry_hash(s.sequence_id, k);
+    digest_ += entry_hash(s.sequence_id, *k);
   }
   for (const uint64_t id : plan.finished) {
     const auto it = known_.find(id);
@@ -242,8 +259,9 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
   out.put<uint8_t>(static_cast<uint8_t>((plan.shutdown ? kPlanShutdown : 0) | (plan.heartbeat ? kPlanHeartbeat : 0)));
   out.put_varint(plan.sequences.size());
   PlanLookup lookup(mirror_);
+  coded_.clear();
   for (const SequenceStep& s : plan.sequences) {
-    const StepPlanMirror::Known* known = nullptr;
+    StepPlanMirror::Known* known = nullptr;
     try {
       known = lookup.find_once(s.sequence_id);
     } catch (const Error& e) {
@@ -263,6 +281,7 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
       if (!same_bits(known->sampling, s.sampling)) flags |= kSampling;
     }
     flags |= static_cast<uint8_t>(mode << kModeShift);
+    coded_.push_back({known, mode, (flags & kSampling) == 0});
     out.put_varint(s.sequence_id);
     out.put<uint8_t>(flags);
     out.put_varint(static_cast<uint32_t>(s.start_position));
@@ -281,7 +300,7 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
   }
   out.put_varint(plan.finished.size());
   for (const uint64_t id : plan.finished) out.put_varint(id);
-  mirror_.apply(plan);
+  mirror_.apply(plan, coded_);
   return out.take();
 }
 
@@ -316,13 +335,16 @@ StepPlan StepPlanDecoder::decode(std::span<const std::byte> bytes) {
                   in.remaining(), " bytes");
     plan.sequences.resize(static_cast<size_t>(count));
     PlanLookup lookup(mirror_);
+    coded_.clear();
+    coded_.reserve(plan.sequences.size());
     for (SequenceStep& s : plan.sequences) {
       const uint64_t id = in.get_varint();
       s.sequence_id = id;
       const auto f = in.get<uint8_t>();
       const auto mode = static_cast<uint8_t>((f >> kModeShift) & 3);
       TESSERA_CHECK(mode <= kReplaceTable, "sequence ", id, " has an unknown block table mode ", int{mode});
-      const StepPlanMirror::Known* known = lookup.find_once(id);
+      StepPlanMirror::Known* known = lookup.find_once(id);
+      coded_.push_back({known, mode, (f & kSampling) == 0});
       if ((f & kNew) != 0) {
         TESSERA_CHECK(mode == kReplaceTable && (f & kSampling) != 0, "new sequence ", id,
                       " comes without its block table or sampling settings");
@@ -373,7 +395,7 @@ StepPlan StepPlanDecoder::decode(std::span<const std::byte> bytes) {
   } catch (const Error& e) {
     fail("delta step plan of step ", plan.step_index, ": ", e.what());
   }
-  mirror_.apply(plan);
+  mirror_.apply(plan, coded_);
   return plan;
 }
 

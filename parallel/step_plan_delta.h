@@ -49,13 +49,22 @@ class StepPlanMirror {
     uint64_t sampling_hash = 0;  // of sampling's bits
     // Scratch, no part of the state: the encode or decode attempt (next_epoch()) that last met this id, to refuse
     // a plan that names one sequence twice.
-    mutable uint64_t seen_in = 0;
+    uint64_t seen_in = 0;
+  };
+  // How one sequence of a plan relates to what the mirror knew, as the encoder found it or the message said, so
+  // that applying the plan need not compare tables and settings again. The mirror that results is the same as
+  // without (its hashes depend only on the contents).
+  struct Coded {
+    Known* known = nullptr;      // the entry, nullptr for a sequence the mirror did not know
+    uint8_t table = 3;           // 0: the known table, 1: blocks appended to it, 2: replaced, 3: unknown
+    bool same_sampling = false;  // true: the known settings
   };
 
   const Known* find(uint64_t id) const;
+  Known* find(uint64_t id);
   // The plan's sequences in order (each one's block table and sampling become the known ones), then its finished
-  // ids are dropped; counts one more plan.
-  void apply(const StepPlan& plan);
+  // ids are dropped; counts one more plan. `coded`, if not empty, has one entry per plan sequence.
+  void apply(const StepPlan& plan, std::span<const Coded> coded = {});
 
   size_t size() const { return known_.size(); }
   uint64_t plans() const { return plans_; }  // plans applied
@@ -63,18 +72,19 @@ class StepPlanMirror {
   uint64_t digest() const { return digest_; }
   uint32_t digest32() const { return static_cast<uint32_t>(digest_ ^ (digest_ >> 32)); }
   // A fresh token for Known::seen_in: one per encode or decode attempt.
-  uint64_t next_epoch() const { return ++epoch_; }
+  uint64_t next_epoch() { return ++epoch_; }
 
  private:
   std::unordered_map<uint64_t, Known> known_;
   uint64_t digest_ = 0;
   uint64_t plans_ = 0;
-  mutable uint64_t epoch_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 class StepPlanEncoder {
  public:
-  static constexpr uint32_t kMagic = 0x44505350;  // "PSPD"
+  // The wire's magic ("PSPD") and version, checked by the decoder.
+  static constexpr uint32_t kMagic = 0x44505350;
   static constexpr uint32_t kVersion = 1;
 
   // The message for `plan`, relative to every plan encoded before it; then remembers `plan`.
@@ -84,6 +94,7 @@ class StepPlanEncoder {
 
  private:
   StepPlanMirror mirror_;
+  std::vector<StepPlanMirror::Coded> coded_;  // scratch, kept for its capacity
 };
 
 class StepPlanDecoder {
@@ -97,6 +108,7 @@ class StepPlanDecoder {
 
  private:
   StepPlanMirror mirror_;
+  std::vector<StepPlanMirror::Coded> coded_;  // scratch, kept for its capacity
 };
 
 }  // namespace tessera::parallel
