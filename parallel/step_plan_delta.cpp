@@ -17,6 +17,7 @@
 //   varint live      sequences its mirror held                     } the decoder checks them against its own
 //   u32 digest       StepPlanMirror::digest32() of that mirror     } before it reads anything else
 //   u8 flags         1: shutdown, 2: heartbeat
+//   u8 micro_batch
 //   varint count, then `count` sequences:
 //     varint sequence_id
 //     u8 flags       1: sample, 2: history_reset, 4: history_prefix follows, 8: prompt_logprob_targets follow,
@@ -257,6 +258,7 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
   out.put_varint(mirror_.size());
   out.put<uint32_t>(mirror_.digest32());
   out.put<uint8_t>(static_cast<uint8_t>((plan.shutdown ? kPlanShutdown : 0) | (plan.heartbeat ? kPlanHeartbeat : 0)));
+  out.put<uint8_t>(plan.micro_batch);
   out.put_varint(plan.sequences.size());
   PlanLookup lookup(mirror_);
   coded_.clear();
@@ -330,6 +332,7 @@ StepPlan StepPlanDecoder::decode(std::span<const std::byte> bytes) {
     TESSERA_CHECK(flags <= (kPlanShutdown | kPlanHeartbeat), "unknown plan flags 0x", std::hex, int{flags});
     plan.shutdown = (flags & kPlanShutdown) != 0;
     plan.heartbeat = (flags & kPlanHeartbeat) != 0;
+    plan.micro_batch = in.get<uint8_t>();
     const uint64_t count = in.get_varint();
     TESSERA_CHECK(count <= in.remaining() / kMinSequenceBytes, "the plan claims ", count, " sequences in ",
                   in.remaining(), " bytes");

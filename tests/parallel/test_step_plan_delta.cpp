@@ -58,6 +58,7 @@ std::vector<StepPlan> scripted_plans() {
   b.sampling = plans[0].sequences[1].sampling;
   p.sequences = {a, b};
   p.finished = {3, 77};  // 77 was never carried (cancelled while waiting)
+  p.micro_batch = 1;
   plans.push_back(p);
 
   p = {};
@@ -79,6 +80,7 @@ std::vector<StepPlan> scripted_plans() {
 
   p = {};  // the same NaN again (no change), an empty table, extreme values
   p.step_index = 4;
+  p.micro_batch = 255;
   b.start_position = std::numeric_limits<int32_t>::max();
   b.new_tokens = {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
   b.block_table = {};
@@ -141,8 +143,8 @@ TEST(StepPlanDelta, KnownSequencesTravelInAFewBytes) {
   decode.sequences[0].start_position = 64;
   decode.sequences[0].new_tokens = {1000};
   const auto second = encoder.encode(decode);
-  // Header (8 + 1 + 1 + 1 + 4 + 1 + 1 + 1) and the sequence (id, flags, start, 1 token of 2 bytes).
-  EXPECT_LE(second.size(), 25u);
+  // Header (8 + 1 + 1 + 1 + 4 + 1 + 1 + 1), the sequence (id, flags, start, 1 token of 2 bytes), finished (1).
+  EXPECT_LE(second.size(), 26u);
   EXPECT_GT(encode_step_plan(decode).size(), 800u);
 }
 
@@ -163,8 +165,8 @@ TEST(StepPlanDelta, APlanNamingASequenceTwiceIsRefusedOnBothSides) {
   single.sequences = {sequence(1, 0, {1}, {0})};
   StepPlanEncoder other;
   auto bytes = other.encode(single);
-  // Header: magic, version, step, plans, live, digest, flags, count (1 byte each past the 8 + 4 fixed).
-  const size_t header = 8 + 3 + 4 + 1 + 1;
+  // Header: magic, version, step, plans, live, digest, flags, micro-batch, count (1 byte each but the 8 + 4).
+  const size_t header = 8 + 3 + 4 + 1 + 1 + 1;
   std::vector<std::byte> twice(bytes.begin(), bytes.begin() + header);
   twice[header - 1] = std::byte{2};
   const std::vector<std::byte> one(bytes.begin() + header, bytes.end() - 1);  // less the finished count

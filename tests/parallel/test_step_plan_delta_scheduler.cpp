@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <random>
@@ -83,6 +84,26 @@ class ControlPlane {
     const StepPlan plan = send(scheduler_.next_plan());
     scheduler_.complete(plan, fake_outputs(plan));
   }
+  // What Engine::advance does with `depth` micro-batches: launch plans until `depth` are in flight or nothing can
+  // run now (a plan with only finished ids is sent and not waited for), then complete the oldest.
+  void advance(size_t depth) {
+    while (in_flight_.size() < depth) {
+      StepPlan plan = scheduler_.next_plan();
+      if (plan.sequences.empty() && plan.finished.empty()) break;
+      const bool work = !plan.sequences.empty();
+      if (work) plan.micro_batch = static_cast<uint8_t>(launched_++ % depth);
+      plan = send(std::move(plan));
+      if (!work) break;
+      in_flight_.push_back(std::move(plan));
+      max_in_flight_ = std::max(max_in_flight_, in_flight_.size());
+    }
+    if (in_flight_.empty()) return;
+    const StepPlan oldest = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    scheduler_.complete(oldest, fake_outputs(oldest));
+  }
+  bool busy() const { return !scheduler_.idle() || !in_flight_.empty(); }
+  size_t max_in_flight() const { return max_in_flight_; }
   void heartbeat() {
     StepPlan plan;
     plan.heartbeat = true;
@@ -135,6 +156,9 @@ class ControlPlane {
   Coverage coverage_;
   std::map<uint64_t, std::vector<int32_t>> tables_;
   std::vector<std::vector<std::byte>>* messages_ = nullptr;
+  std::deque<StepPlan> in_flight_;
+  uint64_t launched_ = 0;
+  size_t max_in_flight_ = 0;
 };
 
 // Requests of every kind, drawn from `rng`: prompts that share one of three prefixes (prefix-cache hits), sampling
@@ -218,6 +242,51 @@ TEST(StepPlanDeltaScheduler, MixedTrafficRoundTripsEveryStep) {
   EXPECT_GT(c.replaced_tables, 0u);
   EXPECT_GT(cancelled, 0u);
   EXPECT_LT(c.delta_bytes, c.full_bytes);
+}
+
+TEST(StepPlanDeltaScheduler, MicroBatchesInFlightRoundTripEveryStep) {
+  // Three plans in flight at once, as the engine keeps them with pp = 3: each sequence in at most one of them,
+  // preemption only of sequences not in flight, cancelled ones ending once their plan completes.
+  SchedulerLimits limits;
+  limits.max_sequences = 9;
+  limits.max_step_tokens = 48;
+  limits.max_sequence_length = 128;
+  limits.micro_batches = 3;
+  Scheduler scheduler(/*kv_blocks=*/56, /*block_size=*/4, limits);
+  ControlPlane plane(scheduler);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> pick(0, 99);
+  std::vector<uint64_t> ids;
+  uint64_t group = 0;
+  size_t cancelled = 0;
+  for (int t = 0; t < 600; ++t) {
+    if (t % 200 < 150 && pick(rng) < 40) submit_mixed(scheduler, rng, ids, group);
+    if (pick(rng) < 4 && !ids.empty()) {
+      scheduler.cancel(ids[static_cast<size_t>(pick(rng)) % ids.size()]);
+      ++cancelled;
+    }
+    if (plane.busy()) {
+      plane.advance(3);
+    } else {
+      plane.heartbeat();
+    }
+    if (HasFatalFailure() || HasFailure()) return;
+  }
+  while (plane.busy()) plane.advance(3);
+  plane.shutdown();
+  EXPECT_EQ(plane.encoder().mirror().size(), 0u);
+  const Coverage& c = plane.coverage();
+  std::printf("%zu plans (%zu heartbeats), up to %zu in flight, %zu sequence steps, %zu replaced tables, "
+              "%llu preemptions, %zu cancellations; %zu delta bytes vs %zu full bytes\n",
+              c.plans, c.heartbeats, plane.max_in_flight(), c.sequences, c.replaced_tables,
+              static_cast<unsigned long long>(scheduler.stats().preemptions), cancelled, c.delta_bytes,
+              c.full_bytes);
+  EXPECT_EQ(plane.max_in_flight(), 3u);
+  EXPECT_GT(scheduler.stats().preemptions, 0u);
+  EXPECT_GT(c.replaced_tables, 0u);
+  EXPECT_GT(c.history_prefixes, 0u);
+  EXPECT_GT(c.prompt_targets, 0u);
+  EXPECT_GT(cancelled, 0u);
 }
 
 TEST(StepPlanDeltaScheduler, ATinyPoolPreemptsOverAndOver) {
