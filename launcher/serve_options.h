@@ -16,6 +16,7 @@ struct ServeOptions {
   std::string backend = "cpu";
   int tp = 1;
   int pp = 1;
+  std::string pp_layers;  // --pp-layers, as for generate: "", "auto" or "19,11"
   std::string weight_dtype = "native";
   std::string chat_template;  // family override
   // server:

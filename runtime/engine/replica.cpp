@@ -58,7 +58,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
       const int64_t blocks_per_sequence = (max_len + options.block_size - 1) / options.block_size;
       request.emplace(StageRequest{options, source.config, *source.weights, topo,
                                    make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank()),
-                                   parallel::stage_layers(config.num_layers, topo.pp(), topo.stage()),
+                                   parallel::stage_layers(config.num_layers, topo.layout(), topo.stage()),
                                    *replica->groups_.tp, max_len, options.max_sequences * blocks_per_sequence});
       builder = make_stage_builder(options.backend, *request);
       fits_blocks = builder->load();

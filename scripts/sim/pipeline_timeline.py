@@ -6,7 +6,7 @@ the hidden states cross to stage 1 (InfiniBand between nodes), ..., the last sta
 logits and samples, and the sampled ids return to the leader, which plans the micro-batch's next step. Stages and
 links are FIFO servers; a stage is busy while its GPUs compute (GEMMs, attention, its TP collectives, the LM head,
 sampling) and idle while it waits for hidden states or a plan. Bubble = idle stage-time / total stage-time in the
-steady state. Micro-batches 1 is Tessera today (one step at a time: every other stage idles); m micro-batches split
+steady state. Micro-batches 1 is `--micro-batches 1` (one step at a time: every other stage idles); m micro-batches split
 the batch into m groups that are in flight at once (m = pp fills a balanced pipeline).
 
 The per-layer times are NOT measured: they come from the roofline (bytes over achieved HBM bandwidth, FLOPs over
@@ -54,11 +54,13 @@ DTYPE_BYTES = {"bf16": 2, "fp8": 1}
 ACT_BYTES = 2        # bf16 hidden states (TP all-reduces, stage-to-stage sends)
 EMBED_BYTES = 2      # embedding, LM head and norms stay bf16 at any weight dtype (as launcher/layout_plan.cpp)
 LOGIT_BYTES = 4      # fp32 logits, all-gathered over the TP group for sampling (ARCHITECTURE.md, "Sampling")
-# StepPlan wire format (parallel/step_plan.cpp): header (magic, version, step, flags, finished count, sequence
-# count), then per sequence 56 bytes of fixed fields + 4 vector lengths + the vectors (1 new token and the whole
-# block table at decode).
-PLAN_HEADER_BYTES = struct.calcsize("<IIQBII")
-PLAN_SEQ_FIXED_BYTES = struct.calcsize("<QiBfiffQfffibbB") + 4 * 4
+# StepPlan on the wire (parallel/step_plan_delta.h, the delta control plane): a decode step costs ~8 bytes per
+# sequence (id, flags, position, one token as varints; a block id every block_size steps) plus a small header, as
+# measured by build/benchmarks/tessera_bench_plan (docs/PERFORMANCE.md, "Control plane": 512 B at 64 sequences).
+PLAN_HEADER_BYTES = 32
+PLAN_SEQ_BYTES = 8
+# StepPlanChannel (parallel/step_plan_channel.h) broadcasts one fixed frame per plan, and the rest in a second.
+PLAN_FRAME_BYTES = 8192
 # StepOutput wire format (runtime/engine/step_output.cpp), no logprobs: header, then id, sampled, token, flag, count.
 OUTPUT_HEADER_BYTES = struct.calcsize("<II")
 OUTPUT_SEQ_BYTES = struct.calcsize("<QBiBI")
@@ -229,8 +231,7 @@ def stage_parts(hw, sc, stage, b):
 
 
 def plan_bytes(sc, seqs):
-    blocks = -(-sc.context // sc.block_size)
-    return PLAN_HEADER_BYTES + seqs * (PLAN_SEQ_FIXED_BYTES + 4 * 1 + 4 * blocks)
+    return PLAN_HEADER_BYTES + seqs * PLAN_SEQ_BYTES
 
 
 def ctrl_message_s(hw, nbytes):
@@ -238,11 +239,15 @@ def ctrl_message_s(hw, nbytes):
 
 
 def plan_broadcast_s(hw, sc, seqs):
-    """broadcast_step_plan: two MPI broadcasts (the size, then the bytes) over the world, a binomial tree of
-    ceil(log2(world)) rounds; every round priced as a host message over IB (conservative inside a node)."""
+    """StepPlanChannel: one broadcast of a fixed frame over the world (a second for what does not fit), a binomial
+    tree of ceil(log2(world)) rounds; every round priced as a host message over IB (conservative inside a node)."""
     world = sc.tp * sc.pp
     rounds = math.ceil(math.log2(world)) if world > 1 else 0
-    return rounds * (ctrl_message_s(hw, 8) + ctrl_message_s(hw, plan_bytes(sc, seqs)))
+    nbytes = plan_bytes(sc, seqs)
+    per_round = ctrl_message_s(hw, PLAN_FRAME_BYTES)
+    if nbytes > PLAN_FRAME_BYTES - 8:
+        per_round += ctrl_message_s(hw, nbytes - (PLAN_FRAME_BYTES - 8))
+    return rounds * per_round
 
 
 def ids_return_s(hw, sc, seqs):
@@ -513,7 +518,7 @@ def main(argv=None):
                    help="layer weights: bf16 (2 bytes, bf16 GEMMs) or fp8 (1 byte, fp8 GEMMs); default bf16")
     g.add_argument("--kv-dtype", choices=sorted(DTYPE_BYTES), default="bf16", help="KV cache (default bf16)")
     g.add_argument("--send", choices=["full", "sliced", "both"], default="full",
-                   help="stage-to-stage send: full hidden states from every TP rank (Tessera today), sliced (1/tp "
+                   help="stage-to-stage send: full hidden states from every TP rank (--pp-transfer full), sliced (1/tp "
                         "each, all-gathered over NVLink on arrival), or both (default full)")
     g.add_argument("--block-size", type=int, default=16, help="KV block size, for the plan's block tables (16)")
     g.add_argument("--layer-us", type=parse_layer_us, default=(),

@@ -1,5 +1,6 @@
 // The distributed forward pass against Hugging Face transformers, under mpirun with the layout given by
-// TESSERA_TEST_TP / TESSERA_TEST_PP and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name).
+// TESSERA_TEST_TP / TESSERA_TEST_PP (and TESSERA_TEST_PP_LAYERS, as --pp-layers: "19,11" or "auto", whose split
+// TESSERA_TEST_EXPECT_PP_LAYERS states) and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name).
 // Greedy tokens must match exactly and the logits at the last prompt position within 1e-3 x max|logit|. Where the
 // reference's top-2 logit gap is below 1e-4 at a step where the tokens differ, the step is a near tie: the test says
 // so and compares only up to that position. The tolerance is never loosened.
@@ -13,6 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine/replica.h"
+#include "runtime/model/model_source.h"
+#include "runtime/model/model_summary.h"
+#include "runtime/model/pipeline_partition.h"
 #include "tests/support/json_file.h"
 #include "runtime/model/sha256.h"
 #include "tests/support/test_paths.h"
@@ -137,10 +141,20 @@ void expect_tokens_match(const GoldenCase& golden, const std::vector<int32_t>& t
   }
 }
 
+std::string env_text(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
 ReplicaOptions replica_options(const TestModel& model, int max_sequences) {
   ReplicaOptions options;
   options.model = model.model;
-  options.layout = {testing::env_int("TESSERA_TEST_TP", 1), testing::env_int("TESSERA_TEST_PP", 1)};
+  // What the launcher does with --tp, --pp and --pp-layers.
+  options.layout = resolve_pipeline_layout(model.model, testing::env_int("TESSERA_TEST_TP", 1),
+                                           testing::env_int("TESSERA_TEST_PP", 1), env_text("TESSERA_TEST_PP_LAYERS"));
+  if (const std::string expected = env_text("TESSERA_TEST_EXPECT_PP_LAYERS"); !expected.empty()) {
+    EXPECT_EQ(parallel::layer_counts_text(options.layout.stage_layer_counts), expected);
+  }
   options.max_sequence_length = 256;
   options.max_sequences = max_sequences;
   if (const char* transfer = std::getenv("TESSERA_TEST_PP_TRANSFER")) options.pipeline_transfer = transfer;
@@ -155,6 +169,16 @@ TEST(ForwardGolden, GreedyTokensAndLogitsMatchTransformers) {
   auto replica = Replica::create(replica_options(model, 1));
   const parallel::Topology& topo = replica->topology();
   SCOPED_TRACE(topo.describe());
+  if (!topo.layout().stage_layer_counts.empty()) {
+    // The rank loaded the partition's layers: its weights are what inspect plans for this rank of the layout.
+    const parallel::LayerRange layers = parallel::stage_layers(replica->config().num_layers, topo.layout(), topo.stage());
+    std::printf("[ LAYOUT   ] %s: this rank runs layers %d-%d\n", topo.describe().c_str(), layers.begin, layers.end - 1);
+    const ModelSource source = open_model_source(model.model);
+    const std::vector<RankFootprint> plan = plan_rank_footprints(  // native: the ReplicaOptions default kept here
+        source.config, *source.weights, topo.layout(), kernels::cpu::WeightFormat::kNative);
+    EXPECT_EQ(plan.at(static_cast<size_t>(topo.rank())).layers.begin, layers.begin);
+    EXPECT_EQ(replica->weight_bytes(), plan.at(static_cast<size_t>(topo.rank())).held_bytes);
+  }
 
   // The sampling rank checks the prefill logits of every case, in order: a sequence's first sampled row is its
   // prompt's last position (wherever its prefill started: the prefix cache may have held the shared chat prefix).
