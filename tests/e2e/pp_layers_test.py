@@ -115,7 +115,8 @@ def main():
                  "--prompt-len", "4", "--gen-len", "3", "--no-warmup", "--stage-times", "--json", out], 2)
         check("bench --pp-layers auto: exit 0", r.returncode == 0, r.stderr[-2000:])
         check("bench --pp-layers auto: the layout and the stages' costs",
-              "(tp=1 pp=2 layers=19,11)" in r.stdout and "0: layers 0-18 19.0; 1: layers 19-29 + head 19.0;" in r.stdout,
+              "(tp=1 pp=2 layers=19,11, 2 micro-batches in flight)" in r.stdout
+              and "0: layers 0-18 19.0; 1: layers 19-29 + head 19.0;" in r.stdout,
               r.stdout[:1500])
         stages = json.load(open(out))["stages"] if r.returncode == 0 else []
         check("bench --json: stages", [(s["layers"]["begin"], s["layers"]["end"]) for s in stages] == [(0, 19), (19, 30)]
