@@ -25,7 +25,7 @@ class StepPlanChannel {
   static constexpr size_t kFrameBytes = 8192;
 
   // `world` must outlive the channel; every member constructs one with the same root.
-  explicit StepPlanChannel(Communicator& world, int root = 0);
+  explicit StepPlanChannel(HostCommunicator& world, int root = 0);
   StepPlanChannel(const StepPlanChannel&) = delete;
   StepPlanChannel& operator=(const StepPlanChannel&) = delete;
 
@@ -47,7 +47,7 @@ class StepPlanChannel {
   };
   void reap_completed();
 
-  Communicator& world_;
+  HostCommunicator& world_;
   int root_;
   std::deque<Broadcast> in_flight_;  // root: published, not yet known to be complete
   size_t last_plan_bytes_ = 0;

@@ -30,7 +30,7 @@ PollResult poll_nccl(ncclComm_t comm) {
 
 }  // namespace
 
-NcclCommunicator::NcclCommunicator(Communicator& bootstrap, cudaStream_t stream, NcclOptions options)
+NcclCommunicator::NcclCommunicator(HostCommunicator& bootstrap, cudaStream_t stream, NcclOptions options)
     : name_(bootstrap.name()), rank_(bootstrap.rank()), size_(bootstrap.size()), stream_(stream),
       options_(options) {
   TESSERA_CUDA_CHECK(cudaGetDevice(&device_));
@@ -41,7 +41,7 @@ NcclCommunicator::NcclCommunicator(Communicator& bootstrap, cudaStream_t stream,
     message.ok = status == ncclSuccess ? 1 : 0;
     if (!message.ok) std::snprintf(message.error, sizeof message.error, "%s", ncclGetErrorString(status));
   }
-  bootstrap.broadcast(&message, sizeof message, 0);
+  bootstrap.broadcast(host_span(&message, 1), 0);
   TESSERA_CHECK(message.ok == 1, what("init"), ": member 0 could not create an NCCL unique id: ", message.error);
 
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
@@ -129,8 +129,10 @@ float* NcclCommunicator::scratch(size_t count) {
   return scratch_;
 }
 
-void NcclCommunicator::enqueue_all_reduce_sum(float* data, size_t count) {
+void NcclCommunicator::enqueue_all_reduce_sum(Span<float> span) {
   check_usable("all_reduce");
+  float* data = span.data();
+  const size_t count = span.size();
   finish_call(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "all_reduce", -1, count,
               "f32 elements");
   pending_op_ = "all_reduce";
@@ -141,15 +143,19 @@ void NcclCommunicator::synchronize() {
   wait_stream(pending_op_.c_str(), -1, 0, nullptr);
 }
 
-void NcclCommunicator::all_reduce_sum(float* data, size_t count) {
+void NcclCommunicator::all_reduce_sum(Span<float> span) {
   check_usable("all_reduce");
+  float* data = span.data();
+  const size_t count = span.size();
   finish_call(ncclAllReduce(data, data, count, ncclFloat32, ncclSum, comm_, stream_), "all_reduce", -1, count,
               "f32 elements");
   wait_stream("all_reduce", -1, count, "f32 elements");
 }
 
-void NcclCommunicator::all_reduce_sum(bf16* data, size_t count) {
+void NcclCommunicator::all_reduce_sum(Span<bf16> span) {
   check_usable("all_reduce");
+  bf16* data = span.data();
+  const size_t count = span.size();
   auto* device_bf16 = reinterpret_cast<__nv_bfloat16*>(data);
   if (!options_.bf16_accumulate_f32) {
     finish_call(ncclAllReduce(data, data, count, ncclBfloat16, ncclSum, comm_, stream_), "all_reduce", -1, count,
@@ -164,33 +170,38 @@ void NcclCommunicator::all_reduce_sum(bf16* data, size_t count) {
   wait_stream("all_reduce", -1, count, "bf16 elements");
 }
 
-void NcclCommunicator::all_gather(const float* send, float* recv, size_t count) {
+void NcclCommunicator::all_gather(Span<const float> send, Span<float> recv) {
   check_usable("all_gather");
-  finish_call(ncclAllGather(send, recv, count, ncclFloat32, comm_, stream_), "all_gather", -1, count,
+  check_all_gather_sizes(*this, send.size(), recv.size());
+  const size_t count = send.size();
+  finish_call(ncclAllGather(send.data(), recv.data(), count, ncclFloat32, comm_, stream_), "all_gather", -1, count,
               "f32 elements per member");
   wait_stream("all_gather", -1, count, "f32 elements per member");
 }
 
-void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
+void NcclCommunicator::broadcast(Bytes data, int root) {
   check_usable("broadcast");
+  const size_t bytes = data.size();
   TESSERA_CHECK(root >= 0 && root < size_, what("broadcast"), ": root ", root, " is outside the group of ", size_);
-  finish_call(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "broadcast", root, bytes, "bytes");
+  finish_call(ncclBroadcast(data.data(), data.data(), bytes, ncclUint8, root, comm_, stream_), "broadcast", root, bytes, "bytes");
   wait_stream("broadcast", root, bytes, "bytes");
 }
 
-void NcclCommunicator::send(const void* data, size_t bytes, int peer, MessageTag tag) {
+void NcclCommunicator::send(ConstBytes data, int peer, MessageTag tag) {
   check_usable("send");
+  const size_t bytes = data.size();
   check_peer(peer, "send");
   static_cast<void>(tag);
-  finish_call(ncclSend(data, bytes, ncclUint8, peer, comm_, stream_), "send", peer, bytes, "bytes");
+  finish_call(ncclSend(data.data(), bytes, ncclUint8, peer, comm_, stream_), "send", peer, bytes, "bytes");
   wait_stream("send", peer, bytes, "bytes");
 }
 
-void NcclCommunicator::recv(void* data, size_t bytes, int peer, MessageTag tag) {
+void NcclCommunicator::recv(Bytes data, int peer, MessageTag tag) {
   check_usable("recv");
+  const size_t bytes = data.size();
   check_peer(peer, "recv");
   static_cast<void>(tag);
-  finish_call(ncclRecv(data, bytes, ncclUint8, peer, comm_, stream_), "recv", peer, bytes, "bytes");
+  finish_call(ncclRecv(data.data(), bytes, ncclUint8, peer, comm_, stream_), "recv", peer, bytes, "bytes");
   wait_stream("recv", peer, bytes, "bytes");
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The NCCL backend of Communicator: collectives and point-to-point transfers on *device* memory, enqueued
+// The NCCL backend of DeviceCommunicator: collectives and point-to-point transfers on *device* memory, enqueued
 // on one CUDA stream. Every member calls each op in the same order, as with every Communicator.
 //
 // Nothing here can hang a rank forever: the communicator runs in NCCL's non-blocking mode, and every wait
@@ -24,12 +24,12 @@ struct NcclOptions {
   bool bf16_accumulate_f32 = true;
 };
 
-class NcclCommunicator final : public Communicator {
+class NcclCommunicator final : public DeviceCommunicator {
  public:
   // Collective over `bootstrap`: member 0 creates the NCCL unique id and broadcasts it over MPI; the NCCL
   // communicator has the same members in the same order and takes bootstrap's name for messages. The
   // caller has already selected this rank's device (cudaSetDevice); `stream` (not owned) carries every op.
-  NcclCommunicator(Communicator& bootstrap, cudaStream_t stream, NcclOptions options = {});
+  NcclCommunicator(HostCommunicator& bootstrap, cudaStream_t stream, NcclOptions options = {});
   ~NcclCommunicator() override;
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
@@ -38,20 +38,20 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   const std::string& name() const override { return name_; }
 
-  // All pointers are device pointers. Each call returns when the op has completed on the stream.
-  void all_reduce_sum(float* data, size_t count) override;
-  void all_reduce_sum(bf16* data, size_t count) override;
-  void all_gather(const float* send, float* recv, size_t count) override;
-  void broadcast(void* data, size_t bytes, int root) override;
+  // Each call returns when the op has completed on the stream.
+  void all_reduce_sum(Span<float> data) override;
+  void all_reduce_sum(Span<bf16> data) override;
+  void all_gather(Span<const float> send, Span<float> recv) override;
+  void broadcast(Bytes data, int root) override;
   // NCCL has no tags: messages between two members arrive in the order they were sent. `tag` is kept
   // for the interface and for messages.
-  void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
-  void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  void send(ConstBytes data, int peer, MessageTag tag) override;
+  void recv(Bytes data, int peer, MessageTag tag) override;
   void barrier() override;
   int64_t all_reduce_min(int64_t value) override;  // a host value in and out (staged through a device word)
 
   // Enqueue without waiting (to overlap with compute); synchronize() then waits under the watchdog.
-  void enqueue_all_reduce_sum(float* data, size_t count);
+  void enqueue_all_reduce_sum(Span<float> data);
   void synchronize();
 
   bool aborted() const { return aborted_; }

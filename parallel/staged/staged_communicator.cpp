@@ -4,7 +4,7 @@
 
 namespace tessera::parallel {
 
-StagedCommunicator::StagedCommunicator(std::unique_ptr<Communicator> host, cudaStream_t stream)
+StagedCommunicator::StagedCommunicator(std::unique_ptr<HostCommunicator> host, cudaStream_t stream)
     : host_(std::move(host)), stream_(stream) {
   TESSERA_CHECK(host_ != nullptr, "StagedCommunicator needs a host communicator");
 }
@@ -17,62 +17,72 @@ void StagedCommunicator::check_cuda(cudaError_t status, const char* op, const ch
 
 // Copies are enqueued on the caller's stream, so they start after the kernels that produced the data,
 // and the synchronisation makes the staging buffer safe to hand to MPI.
-void StagedCommunicator::to_host(void* host, const void* device, size_t bytes, const char* op) {
-  if (bytes == 0) return;
-  check_cuda(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, stream_), op, "device-to-host copy");
+void StagedCommunicator::to_host(HostSpan<std::byte> host, DeviceSpan<const std::byte> device, const char* op) {
+  TESSERA_CHECK(host.size() == device.size(), "staged ", op, ": ", device.size(), " device bytes into ", host.size());
+  if (host.empty()) return;
+  check_cuda(cudaMemcpyAsync(host.data(), device.data(), host.size(), cudaMemcpyDeviceToHost, stream_), op,
+             "device-to-host copy");
   check_cuda(cudaStreamSynchronize(stream_), op, "device-to-host copy");
 }
 
 // Synchronises too: the staging buffer is reused by the next op as soon as this one returns.
-void StagedCommunicator::to_device(void* device, const void* host, size_t bytes, const char* op) {
-  if (bytes == 0) return;
-  check_cuda(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, stream_), op, "host-to-device copy");
+void StagedCommunicator::to_device(DeviceSpan<std::byte> device, HostSpan<const std::byte> host, const char* op) {
+  TESSERA_CHECK(host.size() == device.size(), "staged ", op, ": ", host.size(), " host bytes into ", device.size());
+  if (host.empty()) return;
+  check_cuda(cudaMemcpyAsync(device.data(), host.data(), host.size(), cudaMemcpyHostToDevice, stream_), op,
+             "host-to-device copy");
   check_cuda(cudaStreamSynchronize(stream_), op, "host-to-device copy");
 }
 
-void StagedCommunicator::all_reduce_sum(float* data, size_t count) {
-  auto* host = static_cast<float*>(staging_.reserve(count * sizeof(float)));
-  to_host(host, data, count * sizeof(float), "all_reduce");
-  host_->all_reduce_sum(host, count);
-  to_device(data, host, count * sizeof(float), "all_reduce");
+template <class T>
+HostSpan<T> StagedCommunicator::staging(size_t count) {
+  return host_span(static_cast<T*>(staging_.reserve(count * sizeof(T))), count);
 }
 
-void StagedCommunicator::all_reduce_sum(bf16* data, size_t count) {
-  auto* host = static_cast<bf16*>(staging_.reserve(count * sizeof(bf16)));
-  to_host(host, data, count * sizeof(bf16), "all_reduce");
-  host_->all_reduce_sum(host, count);
-  to_device(data, host, count * sizeof(bf16), "all_reduce");
+void StagedCommunicator::all_reduce_sum(Span<float> data) {
+  const HostSpan<float> host = staging<float>(data.size());
+  to_host(host, data, "all_reduce");
+  host_->all_reduce_sum(host);
+  to_device(data, host, "all_reduce");
 }
 
-void StagedCommunicator::all_gather(const float* send, float* recv, size_t count) {
+void StagedCommunicator::all_reduce_sum(Span<bf16> data) {
+  const HostSpan<bf16> host = staging<bf16>(data.size());
+  to_host(host, data, "all_reduce");
+  host_->all_reduce_sum(host);
+  to_device(data, host, "all_reduce");
+}
+
+void StagedCommunicator::all_gather(Span<const float> send, Span<float> recv) {
+  check_all_gather_sizes(*this, send.size(), recv.size());
   // One buffer, two regions: MPI forbids the send and receive buffers of a gather to overlap.
-  const size_t gathered = static_cast<size_t>(size()) * count;
-  auto* host = static_cast<float*>(staging_.reserve((gathered + count) * sizeof(float)));
-  float* host_send = host + gathered;
-  to_host(host_send, send, count * sizeof(float), "all_gather");
-  host_->all_gather(host_send, host, count);
-  to_device(recv, host, gathered * sizeof(float), "all_gather");
+  const HostSpan<float> host = staging<float>(recv.size() + send.size());
+  const HostSpan<float> host_recv = host.subspan(0, recv.size());
+  const HostSpan<float> host_send = host.subspan(recv.size());
+  to_host(host_send, send, "all_gather");
+  host_->all_gather(host_send, host_recv);
+  to_device(recv, host_recv, "all_gather");
 }
 
-void StagedCommunicator::broadcast(void* data, size_t bytes, int root) {
+void StagedCommunicator::broadcast(Bytes data, int root) {
   TESSERA_CHECK(root >= 0 && root < size(), "staged broadcast on ", name(), ": root ", root,
                 " is outside the group of ", size());
-  void* host = staging_.reserve(bytes);
-  if (rank() == root) to_host(host, data, bytes, "broadcast");
-  host_->broadcast(host, bytes, root);
-  if (rank() != root) to_device(data, host, bytes, "broadcast");
+  const HostSpan<std::byte> host = staging<std::byte>(data.size());
+  if (rank() == root) to_host(host, data, "broadcast");
+  host_->broadcast(host, root);
+  if (rank() != root) to_device(data, host, "broadcast");
 }
 
-void StagedCommunicator::send(const void* data, size_t bytes, int peer, MessageTag tag) {
-  void* host = staging_.reserve(bytes);
-  to_host(host, data, bytes, "send");
-  host_->send(host, bytes, peer, tag);
+void StagedCommunicator::send(ConstBytes data, int peer, MessageTag tag) {
+  const HostSpan<std::byte> host = staging<std::byte>(data.size());
+  to_host(host, data, "send");
+  host_->send(host, peer, tag);
 }
 
-void StagedCommunicator::recv(void* data, size_t bytes, int peer, MessageTag tag) {
-  void* host = staging_.reserve(bytes);
-  host_->recv(host, bytes, peer, tag);
-  to_device(data, host, bytes, "recv");
+void StagedCommunicator::recv(Bytes data, int peer, MessageTag tag) {
+  const HostSpan<std::byte> host = staging<std::byte>(data.size());
+  host_->recv(host, peer, tag);
+  to_device(data, host, "recv");
 }
 
 void StagedCommunicator::barrier() {

@@ -1,5 +1,5 @@
 #pragma once
-// The staged backend of Communicator: device memory in, device memory out, with the exchange done by a
+// The staged backend of DeviceCommunicator: device memory in, device memory out, with the exchange done by a
 // host communicator (MPI) through pinned staging buffers: device -> host -> MPI -> host -> device.
 // For ranks that share one GPU (NCCL refuses two members on one device) and for machines without NCCL.
 // Slower than NCCL (two copies and a stream synchronisation per op) but it works anywhere MPI does.
@@ -13,34 +13,36 @@
 
 namespace tessera::parallel {
 
-class StagedCommunicator final : public Communicator {
+class StagedCommunicator final : public DeviceCommunicator {
  public:
   // `host` moves host memory between the members (usually an MpiCommunicator); this communicator has its
   // members, order and name. `stream` (not owned) orders the copies after the caller's kernels.
-  StagedCommunicator(std::unique_ptr<Communicator> host, cudaStream_t stream);
+  StagedCommunicator(std::unique_ptr<HostCommunicator> host, cudaStream_t stream);
 
   int rank() const override { return host_->rank(); }
   int size() const override { return host_->size(); }
   const std::string& name() const override { return host_->name(); }
 
-  // All pointers are device pointers; each call returns when the result is in device memory.
-  void all_reduce_sum(float* data, size_t count) override;
-  void all_reduce_sum(bf16* data, size_t count) override;  // f32 accumulation by the host communicator
-  void all_gather(const float* send, float* recv, size_t count) override;
-  void broadcast(void* data, size_t bytes, int root) override;
-  void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
-  void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  // Each call returns when the result is in device memory.
+  void all_reduce_sum(Span<float> data) override;
+  void all_reduce_sum(Span<bf16> data) override;  // f32 accumulation by the host communicator
+  void all_gather(Span<const float> send, Span<float> recv) override;
+  void broadcast(Bytes data, int root) override;
+  void send(ConstBytes data, int peer, MessageTag tag) override;
+  void recv(Bytes data, int peer, MessageTag tag) override;
   void barrier() override;
   int64_t all_reduce_min(int64_t value) override { return host_->all_reduce_min(value); }  // a host value
 
-  Communicator& host() { return *host_; }
+  HostCommunicator& host() { return *host_; }
 
  private:
-  void to_host(void* host, const void* device, size_t bytes, const char* op);
-  void to_device(void* device, const void* host, size_t bytes, const char* op);
+  void to_host(HostSpan<std::byte> host, DeviceSpan<const std::byte> device, const char* op);
+  void to_device(DeviceSpan<std::byte> device, HostSpan<const std::byte> host, const char* op);
+  template <class T>
+  HostSpan<T> staging(size_t count);  // the shared staging buffer as `count` elements
   void check_cuda(cudaError_t status, const char* op, const char* step) const;
 
-  std::unique_ptr<Communicator> host_;
+  std::unique_ptr<HostCommunicator> host_;
   cudaStream_t stream_;
   PinnedBuffer staging_;
 };

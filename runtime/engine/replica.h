@@ -26,7 +26,7 @@ class Replica {
 
   const parallel::Topology& topology() const { return *topology_; }
   const ModelConfig& config() const { return config_; }
-  parallel::Communicator& world() { return *groups_.world; }
+  parallel::HostCommunicator& world() { return *groups_.world; }
   StageExecutor& executor() { return *executor_; }
   ModelStage& stage() { return *stage_; }  // the backend's stage (tests inspect it)
   Engine& engine() { return *engine_; }

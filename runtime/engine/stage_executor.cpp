@@ -50,7 +50,7 @@ std::vector<StepOutput> PendingStepOutputs::wait() {
   const uint64_t size = *size_;
   TESSERA_CHECK(size <= (uint64_t{1} << 31), "step ", step_, ": sampling rank announced ", size, " bytes of results");
   std::vector<std::byte> bytes(size);
-  world_->recv(bytes.data(), bytes.size(), sampler_, parallel::MessageTag::kSampledTokens);
+  world_->recv(parallel::host_span(bytes), sampler_, parallel::MessageTag::kSampledTokens);
   world_ = nullptr;
   return decode_step_outputs(bytes);
 }
@@ -94,24 +94,24 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
     pending.sampler_ = sampler;
     pending.step_ = plan.step_index;
     pending.size_ = std::make_unique<uint64_t>(0);
-    pending.size_received_ =
-        groups_.world->start_recv(pending.size_.get(), sizeof(uint64_t), sampler, parallel::MessageTag::kStepOutputSizes);
+    pending.size_received_ = groups_.world->start_recv(parallel::host_span(pending.size_.get(), 1), sampler,
+                                                       parallel::MessageTag::kStepOutputSizes);
   }
   const int64_t hidden_size = stage_.config().hidden_size;
-  const size_t hidden_bytes = static_cast<size_t>(batch.num_tokens() * hidden_size) * sizeof(float);
 
   Tensor hidden;
   if (topology_.is_first_stage()) {
     stage_.embed(batch, hidden);
   } else {
     hidden = Tensor(DType::F32, {batch.num_tokens(), hidden_size});
-    groups_.pipeline->recv(hidden.raw(), hidden_bytes, topology_.stage() - 1, parallel::MessageTag::kHiddenStates);
+    groups_.pipeline->recv(parallel::host_span(hidden.span<float>()), topology_.stage() - 1,
+                           parallel::MessageTag::kHiddenStates);
   }
   const int64_t began = trace_.enabled() ? StageTrace::now_us() : 0;
   stage_.run_layers(batch, hidden);
   if (!topology_.is_last_stage()) {
     PendingSend send;
-    send.operation = groups_.pipeline->start_send(hidden.raw(), hidden_bytes, topology_.stage() + 1,
+    send.operation = groups_.pipeline->start_send(parallel::host_span(hidden.span<float>()), topology_.stage() + 1,
                                                   parallel::MessageTag::kHiddenStates);
     send.tensor = std::move(hidden);
     start_send(std::move(send));
@@ -129,10 +129,10 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
         PendingSend send;
         send.bytes = encode_step_outputs(outputs);
         send.size = std::make_unique<uint64_t>(send.bytes.size());
-        send.size_operation =
-            groups_.world->start_send(send.size.get(), sizeof(uint64_t), 0, parallel::MessageTag::kStepOutputSizes);
+        send.size_operation = groups_.world->start_send(parallel::host_span(send.size.get(), 1), 0,
+                                                        parallel::MessageTag::kStepOutputSizes);
         send.operation =
-            groups_.world->start_send(send.bytes.data(), send.bytes.size(), 0, parallel::MessageTag::kSampledTokens);
+            groups_.world->start_send(parallel::host_span(send.bytes), 0, parallel::MessageTag::kSampledTokens);
         start_send(std::move(send));
       }
     }

@@ -15,17 +15,23 @@ namespace tessera::parallel::device_checks {
 
 using testing_support::DeviceBuffer;
 
+// A test buffer's memory, as the device communicators take it.
+template <class T>
+DeviceSpan<T> span(DeviceBuffer<T>& buffer) {
+  return device_span(buffer.get(), buffer.size());
+}
+
 // What member `rank` puts at index i: distinct per rank and exact in f32 (and in bf16 sums of a few ranks).
 inline float contribution(int rank, size_t i) {
   return static_cast<float>(rank + 1) * 0.25f + static_cast<float>(i % 11);
 }
 
-inline void all_reduce_sum_f32(Communicator& comm, const std::vector<size_t>& counts) {
+inline void all_reduce_sum_f32(DeviceCommunicator& comm, const std::vector<size_t>& counts) {
   for (size_t count : counts) {
     std::vector<float> host(count);
     for (size_t i = 0; i < count; ++i) host[i] = contribution(comm.rank(), i);
     DeviceBuffer<float> data(host);
-    comm.all_reduce_sum(data.get(), count);
+    comm.all_reduce_sum(span(data));
     const std::vector<float> result = data.download();
     for (size_t i = 0; i < count; ++i) {
       float expected = 0;
@@ -36,11 +42,11 @@ inline void all_reduce_sum_f32(Communicator& comm, const std::vector<size_t>& co
 }
 
 // bf16 sums must be accumulated in f32 and rounded once.
-inline void all_reduce_sum_bf16(Communicator& comm) {
+inline void all_reduce_sum_bf16(DeviceCommunicator& comm) {
   std::vector<bf16> host(257);
   for (size_t i = 0; i < host.size(); ++i) host[i] = float_to_bf16(contribution(comm.rank(), i) * 1.001f);
   DeviceBuffer<bf16> data(host);
-  comm.all_reduce_sum(data.get(), host.size());
+  comm.all_reduce_sum(span(data));
   const std::vector<bf16> result = data.download();
   for (size_t i = 0; i < host.size(); ++i) {
     float expected = 0;
@@ -49,32 +55,32 @@ inline void all_reduce_sum_bf16(Communicator& comm) {
   }
 }
 
-inline void all_gather_orders_by_member(Communicator& comm) {
+inline void all_gather_orders_by_member(DeviceCommunicator& comm) {
   const size_t count = 129;
   std::vector<float> mine(count);
   for (size_t i = 0; i < count; ++i) mine[i] = contribution(comm.rank(), i);
   DeviceBuffer<float> send(mine);
   DeviceBuffer<float> recv(count * static_cast<size_t>(comm.size()));
-  comm.all_gather(send.get(), recv.get(), count);
+  comm.all_gather(span(send), span(recv));
   const std::vector<float> gathered = recv.download();
   for (int r = 0; r < comm.size(); ++r) {
     for (size_t i = 0; i < count; ++i) ASSERT_EQ(gathered[r * count + i], contribution(r, i)) << "r=" << r;
   }
 }
 
-inline void broadcast_from_every_root(Communicator& comm) {
+inline void broadcast_from_every_root(DeviceCommunicator& comm) {
   for (int root = 0; root < comm.size(); ++root) {
     std::vector<uint8_t> host(1001);
     for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<uint8_t>(comm.rank() == root ? (i * 7 + root) : 0);
     DeviceBuffer<uint8_t> data(host);
-    comm.broadcast(data.get(), host.size(), root);
+    comm.broadcast(span(data), root);
     const std::vector<uint8_t> result = data.download();
     for (size_t i = 0; i < host.size(); ++i) ASSERT_EQ(result[i], static_cast<uint8_t>(i * 7 + root)) << "root=" << root;
   }
 }
 
 // Each member sends to the next and receives from the previous one; needs at least two members.
-inline void send_recv_around_the_ring(Communicator& comm) {
+inline void send_recv_around_the_ring(DeviceCommunicator& comm) {
   const int next = (comm.rank() + 1) % comm.size();
   const int prev = (comm.rank() + comm.size() - 1) % comm.size();
   std::vector<float> mine(777);
@@ -83,11 +89,11 @@ inline void send_recv_around_the_ring(Communicator& comm) {
   DeviceBuffer<float> in(mine.size());
   // Even members send first: blocking send/recv pairs must not all wait on each other.
   if (comm.rank() % 2 == 0) {
-    comm.send(out.get(), mine.size() * sizeof(float), next, MessageTag::kTest);
-    comm.recv(in.get(), mine.size() * sizeof(float), prev, MessageTag::kTest);
+    comm.send(span(out), next, MessageTag::kTest);
+    comm.recv(span(in), prev, MessageTag::kTest);
   } else {
-    comm.recv(in.get(), mine.size() * sizeof(float), prev, MessageTag::kTest);
-    comm.send(out.get(), mine.size() * sizeof(float), next, MessageTag::kTest);
+    comm.recv(span(in), prev, MessageTag::kTest);
+    comm.send(span(out), next, MessageTag::kTest);
   }
   const std::vector<float> got = in.download();
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], contribution(prev, i));

@@ -89,7 +89,7 @@ TEST_F(NcclCommunicatorTest, BadPeerNamesGroupAndOp) {
   auto& comm = make();
   DeviceBuffer<float> data(4);
   try {
-    comm.send(data.get(), 16, comm.size(), MessageTag::kTest);
+    comm.send(device_checks::span(data), comm.size(), MessageTag::kTest);
     FAIL() << "expected an error";
   } catch (const Error& error) {
     const std::string message = error.what();
@@ -107,7 +107,7 @@ TEST_F(NcclCommunicatorTest, WatchdogTimesOutAMissingPeer) {
   if (comm.rank() == 0) {
     DeviceBuffer<float> data(1024);
     try {
-      comm.all_reduce_sum(data.get(), 1024);
+      comm.all_reduce_sum(device_checks::span(data));
       FAIL() << "expected a timeout";
     } catch (const Error& error) {
       const std::string message = error.what();
