@@ -1,6 +1,8 @@
 #include "parallel/nccl/nccl_communicator.h"
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "kernels/base/error.h"
 #include "kernels/cuda/convert.h"
@@ -29,6 +31,55 @@ PollResult poll_nccl(ncclComm_t comm) {
 }
 
 }  // namespace
+
+// One non-blocking op: done when the event recorded behind it on the stream is reached.
+class NcclCommunicator::Operation final : public PendingOperation::Backend {
+ public:
+  Operation(NcclCommunicator& comm, PooledEvent event, const char* op, int peer, size_t bytes)
+      : comm_(comm), event_(std::move(event)), op_(op), peer_(peer), bytes_(bytes) {}
+
+  bool test() override {
+    const PollResult result = comm_.poll_event(event_.get());
+    if (result.state == PollState::kPending) return false;
+    if (result.state == PollState::kFailed) {
+      comm_.abort_comm();
+      fail(comm_.what(op_), " failed (", context(), "): ", result.error);
+    }
+    return true;
+  }
+
+  void wait() override {
+    wait_with_watchdog([this] { return comm_.poll_event(event_.get()); }, [this] { comm_.abort_comm(); },
+                       comm_.what(op_), context(), comm_.options_.watchdog);
+  }
+
+  // Bounded: NCCL cannot cancel one op, so an op that does not finish within the watchdog's timeout (a receive
+  // nobody sends to, a dead peer) costs the communicator instead of the rank.
+  void abandon() noexcept override {
+    using Clock = std::chrono::steady_clock;
+    const WatchdogOptions& options = comm_.options_.watchdog;
+    const auto start = Clock::now();
+    for (;;) {
+      const PollResult result = comm_.poll_event(event_.get());
+      if (result.state == PollState::kDone) return;
+      const auto now = Clock::now();
+      if (result.state == PollState::kFailed || now - start >= options.timeout) {
+        comm_.abort_comm();
+        return;
+      }
+      if (now - start > options.spin) std::this_thread::sleep_for(options.sleep);
+    }
+  }
+
+ private:
+  std::string context() const { return comm_.context(peer_, bytes_, "bytes"); }
+
+  NcclCommunicator& comm_;
+  PooledEvent event_;
+  const char* op_;
+  int peer_;
+  size_t bytes_;
+};
 
 NcclCommunicator::NcclCommunicator(HostCommunicator& bootstrap, cudaStream_t stream, NcclOptions options)
     : name_(bootstrap.name()), rank_(bootstrap.rank()), size_(bootstrap.size()), stream_(stream),
@@ -116,6 +167,55 @@ void NcclCommunicator::wait_stream(const char* op, int peer, size_t amount, cons
     return {PollState::kPending, {}};
   };
   wait_with_watchdog(poll, [this] { abort_comm(); }, what(op), context(peer, amount, unit), options_.watchdog);
+}
+
+PollResult NcclCommunicator::poll_event(cudaEvent_t event) const {
+  if (aborted_) return {PollState::kFailed, "the communicator was aborted after an earlier error or timeout"};
+  const cudaError_t status = cudaEventQuery(event);
+  if (status == cudaSuccess) return {PollState::kDone, {}};
+  if (status != cudaErrorNotReady) return {PollState::kFailed, concat("CUDA: ", cudaGetErrorString(status))};
+  PollResult nccl = poll_nccl(comm_);
+  if (nccl.state == PollState::kFailed) return nccl;
+  return {PollState::kPending, {}};
+}
+
+PendingOperation NcclCommunicator::track(PooledEvent event, const char* op, int peer, size_t bytes) {
+  const cudaError_t status = cudaEventRecord(event.get(), stream_);
+  if (status != cudaSuccess) {
+    // The op is on the stream but cannot be tracked: finish it here (as the blocking call would), so that no
+    // operation is left running behind a handle that says it is done.
+    cudaGetLastError();
+    wait_stream(op, peer, bytes, "bytes");
+    return {};
+  }
+  return PendingOperation(std::make_unique<Operation>(*this, std::move(event), op, peer, bytes));
+}
+
+PendingOperation NcclCommunicator::start_send(ConstBytes data, int peer, MessageTag tag) {
+  check_usable("send");
+  check_peer(peer, "send");
+  static_cast<void>(tag);
+  PooledEvent event(events_);  // first: a failure to get one leaves nothing in flight
+  finish_call(ncclSend(data.data(), data.size(), ncclUint8, peer, comm_, stream_), "send", peer, data.size(), "bytes");
+  return track(std::move(event), "send", peer, data.size());
+}
+
+PendingOperation NcclCommunicator::start_recv(Bytes data, int peer, MessageTag tag) {
+  check_usable("recv");
+  check_peer(peer, "recv");
+  static_cast<void>(tag);
+  PooledEvent event(events_);
+  finish_call(ncclRecv(data.data(), data.size(), ncclUint8, peer, comm_, stream_), "recv", peer, data.size(), "bytes");
+  return track(std::move(event), "recv", peer, data.size());
+}
+
+PendingOperation NcclCommunicator::start_broadcast(Bytes data, int root) {
+  check_usable("broadcast");
+  TESSERA_CHECK(root >= 0 && root < size_, what("broadcast"), ": root ", root, " is outside the group of ", size_);
+  PooledEvent event(events_);
+  finish_call(ncclBroadcast(data.data(), data.data(), data.size(), ncclUint8, root, comm_, stream_), "broadcast", root,
+              data.size(), "bytes");
+  return track(std::move(event), "broadcast", root, data.size());
 }
 
 float* NcclCommunicator::scratch(size_t count) {
