@@ -283,7 +283,8 @@ void NcclCommunicator::broadcast(Bytes data, int root) {
   check_usable("broadcast");
   const size_t bytes = data.size();
   TESSERA_CHECK(root >= 0 && root < size_, what("broadcast"), ": root ", root, " is outside the group of ", size_);
-  finish_call(ncclBroadcast(data.data(), data.data(), bytes, ncclUint8, root, comm_, stream_), "broadcast", root, bytes, "bytes");
+  finish_call(ncclBroadcast(data.data(), data.data(), bytes, ncclUint8, root, comm_, stream_), "broadcast", root, bytes,
+              "bytes");
   wait_stream("broadcast", root, bytes, "bytes");
 }
 
