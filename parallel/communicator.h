@@ -10,9 +10,10 @@
 // Every buffer is a BufferSpan of the communicator's memory space, so that a host buffer handed to a device
 // communicator (or the reverse, or a raw pointer) does not compile.
 //
-// The plain calls block. The start_* calls return a PendingOperation at once (parallel/pending_operation.h), so that
-// a pipeline stage can compute while its results travel; every backend implements them without blocking on the
-// peer. Collective calls, blocking or not, must be made by every member in the same order. Errors are thrown as
+// The plain calls block. The start_* calls return a PendingOperation without waiting for the peer
+// (parallel/pending_operation.h), so that a pipeline stage can compute while its results travel; every backend has
+// its own (what a start may still wait for, a local copy or NCCL accepting the call, is in the backend's header).
+// Collective calls, blocking or not, must be made by every member in the same order. Errors are thrown as
 // tessera::Error naming the group, the op and the peer.
 //
 // Lifetimes: a communicator outlives every handle it returned (finish or drop the handles first). Threads: one
@@ -64,21 +65,12 @@ class BasicCommunicator {
   // destroyed). Between two members, messages with one tag arrive in the order they were started, and receives
   // started with one tag match them in the order they were started. A start_broadcast matches the other members'
   // start_broadcast (never a blocking broadcast), in order. A receive must be exactly as large as the message: a
-  // size mismatch is an error, not a truncation. What each backend adds to this (NCCL: no tags, one stream) is in
-  // its header.
-  // TEMPORARY (removed once every backend has its own): complete at the call.
-  [[nodiscard]] virtual PendingOperation start_send(ConstBytes data, int peer, MessageTag tag) {
-    send(data, peer, tag);
-    return {};
-  }
-  [[nodiscard]] virtual PendingOperation start_recv(Bytes data, int peer, MessageTag tag) {
-    recv(data, peer, tag);
-    return {};
-  }
-  [[nodiscard]] virtual PendingOperation start_broadcast(Bytes data, int root) {
-    broadcast(data, root);
-    return {};
-  }
+  // size mismatch is an error, not a truncation. What a backend adds to this (NCCL: no tags, one stream, no size
+  // check, no cancellation) is in its header. Pure virtual: a backend that completed them at the call would
+  // silently serialise a pipeline.
+  [[nodiscard]] virtual PendingOperation start_send(ConstBytes data, int peer, MessageTag tag) = 0;
+  [[nodiscard]] virtual PendingOperation start_recv(Bytes data, int peer, MessageTag tag) = 0;
+  [[nodiscard]] virtual PendingOperation start_broadcast(Bytes data, int root) = 0;
 };
 
 using HostCommunicator = BasicCommunicator<MemorySpace::kHost>;
