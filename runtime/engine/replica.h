@@ -21,7 +21,7 @@ namespace tessera::runtime {
 
 class Replica {
  public:
-  // Collective over MPI_COMM_WORLD.
+  // Collective over every rank of the world.
   static std::unique_ptr<Replica> create(const ReplicaOptions& options);
 
   const parallel::Topology& topology() const { return *topology_; }
