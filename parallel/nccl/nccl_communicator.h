@@ -77,6 +77,7 @@ class NcclCommunicator final : public DeviceCommunicator {
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }
   ncclComm_t handle() const { return comm_; }
+  size_t events_created() const { return events_.created(); }  // for tests: the pool reuses its events
 
  private:
   // "NCCL all_reduce on tp group of stage 0" and "member 1 of 2 on device 0, peer 0, 4096 bytes".

@@ -53,6 +53,7 @@ class StagedCommunicator final : public DeviceCommunicator {
 
   HostCommunicator& host() { return *host_; }
   size_t idle_staging_buffers() const { return op_buffers_.idle(); }  // for tests: buffers come back when done
+  size_t events_created() const { return events_.created(); }  // for tests: the pool reuses its events
 
  private:
   class Operation;  // PendingOperation::Backend of the non-blocking ops
