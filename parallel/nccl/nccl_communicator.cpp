@@ -172,11 +172,13 @@ void NcclCommunicator::wait_stream(const char* op, int peer, size_t amount, cons
 PollResult NcclCommunicator::poll_event(cudaEvent_t event) const {
   if (aborted_) return {PollState::kFailed, "the communicator was aborted after an earlier error or timeout"};
   const cudaError_t status = cudaEventQuery(event);
-  if (status == cudaSuccess) return {PollState::kDone, {}};
-  if (status != cudaErrorNotReady) return {PollState::kFailed, concat("CUDA: ", cudaGetErrorString(status))};
+  if (status != cudaSuccess && status != cudaErrorNotReady) {
+    return {PollState::kFailed, concat("CUDA: ", cudaGetErrorString(status))};
+  }
+  // NCCL's error state first: an op that ended because the communicator failed is not done.
   PollResult nccl = poll_nccl(comm_);
   if (nccl.state == PollState::kFailed) return nccl;
-  return {PollState::kPending, {}};
+  return {status == cudaSuccess ? PollState::kDone : PollState::kPending, {}};
 }
 
 PendingOperation NcclCommunicator::track(PooledEvent event, const char* op, int peer, size_t bytes) {

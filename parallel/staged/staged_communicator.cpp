@@ -18,6 +18,7 @@ class StagedCommunicator::Operation final : public PendingOperation::Backend {
     host_ = host_span(static_cast<std::byte*>(buffer_->reserve(bytes)), bytes);
   }
   ~Operation() override {
+    host_op_ = PendingOperation();  // finished already on every path; made sure of before the buffer goes
     if (unsafe_) {
       // A failed CUDA call may leave a copy reading this buffer: never reuse it, never free it under the copy.
       static_cast<void>(buffer_.release());
@@ -99,7 +100,7 @@ class StagedCommunicator::Operation final : public PendingOperation::Backend {
   const char* op_;
   DeviceSpan<std::byte> land_;
   bool cancel_when_dropped_;
-  std::unique_ptr<PinnedBuffer> buffer_;  // declared before host_op_: released after the host op has finished
+  std::unique_ptr<PinnedBuffer> buffer_;  // given back only once the host op and the copies are done
   HostSpan<std::byte> host_;
   PooledEvent event_;
   PendingOperation host_op_;
