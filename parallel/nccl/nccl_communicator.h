@@ -56,8 +56,7 @@ class NcclCommunicator final : public DeviceCommunicator {
   void all_reduce_sum(Span<bf16> data) override;
   void all_gather(Span<const float> send, Span<float> recv) override;
   void broadcast(Bytes data, int root) override;
-  // NCCL has no tags: messages between two members arrive in the order they were sent. `tag` is kept
-  // for the interface and for messages.
+  // NCCL has no tags: messages between two members arrive in the order they were sent; `tag` is ignored.
   void send(ConstBytes data, int peer, MessageTag tag) override;
   void recv(Bytes data, int peer, MessageTag tag) override;
   void barrier() override;
