@@ -109,28 +109,32 @@ TEST_F(MpiPendingOperations, DifferentTagsAreIndependent) {
   }
 }
 
+// Member 1 sends only when member 0 says so (a "go" message with the other tag), after its first test().
 TEST_F(MpiPendingOperations, TestPollsUntilDone) {
+  int go = 1;
   if (rank() == 0) {
     std::vector<int> in(64, -1);
     PendingOperation recv = world_->start_recv(host_span(in), 1, MessageTag::kTest);
+    EXPECT_FALSE(recv.test()) << "nothing has been sent yet";
     EXPECT_FALSE(recv.done());
-    int pending_polls = 0;
-    ASSERT_TRUE(poll_until_done(recv, 20s, &pending_polls));
-    EXPECT_GT(pending_polls, 0) << "the sender waits 50 ms: test() must have said 'not yet' first";
+    world_->send(host_span(&go, 1), 1, MessageTag::kTestOther);
+    ASSERT_TRUE(poll_until_done(recv));
     EXPECT_TRUE(recv.done());
     EXPECT_TRUE(recv.test());  // a done handle stays done
     EXPECT_EQ(in, pattern(64, 7));
   } else if (rank() == 1) {
-    std::this_thread::sleep_for(50ms);
+    world_->recv(host_span(&go, 1), 0, MessageTag::kTestOther);
     const std::vector<int> out = pattern(64, 7);
     world_->send(host_span(out), 0, MessageTag::kTest);
   }
 }
 
 TEST_F(MpiPendingOperations, WaitWithoutSpinningSleepsWhileItWaits) {
+  int go = 1;
   if (rank() == 0) {
     std::vector<int> in(16, -1);
     PendingOperation recv = world_->start_recv(host_span(in), 1, MessageTag::kTest);
+    world_->send(host_span(&go, 1), 1, MessageTag::kTestOther);  // member 1 sends 200 ms after this
     const auto wall_start = Clock::now();
     const double cpu_start = thread_cpu_seconds();
     recv.wait_without_spinning(1ms, 5ms);
@@ -138,9 +142,10 @@ TEST_F(MpiPendingOperations, WaitWithoutSpinningSleepsWhileItWaits) {
     const double wall = std::chrono::duration<double>(Clock::now() - wall_start).count();
     EXPECT_TRUE(recv.done());
     EXPECT_EQ(in, pattern(16, 3));
-    EXPECT_GT(wall, 0.1);  // the sender waited 200 ms
+    EXPECT_GT(wall, 0.1);
     EXPECT_LT(cpu, wall / 2) << "waiting " << wall << " s cost " << cpu << " s of CPU: it spun";
   } else if (rank() == 1) {
+    world_->recv(host_span(&go, 1), 0, MessageTag::kTestOther);
     std::this_thread::sleep_for(200ms);
     const std::vector<int> out = pattern(16, 3);
     world_->send(host_span(out), 0, MessageTag::kTest);
