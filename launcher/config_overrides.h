@@ -7,14 +7,28 @@
 
 namespace tessera::launcher {
 
+// The help of --pp-layers, which every command that takes a layout has (generate, serve, bench, plan, inspect).
+inline constexpr const char* kPpLayersHelp =
+    "Decoder layers per pipeline stage, first stage first: --pp counts >= 1 that sum to the model's layers (e.g. "
+    "19,11), or auto: balance the stages' decode cost, counting the LM head on the last stage (default: equal "
+    "counts)";
+
 template <class T>
 void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
   if (flag && cmd.count(flag) > 0) return;
   if (auto value = config.get<T>(name)) field = *value;
 }
 
+// A key whose flag takes text but whose YAML value may be a list (ConfigValueKind::kIntList): [19, 11] -> "19,11".
+inline void take_text(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag,
+                      std::string& field) {
+  if (flag && cmd.count(flag) > 0) return;
+  if (auto value = config.text(name)) field = *value;
+}
+
 // The keys of the model and its layout, which every command that runs a replica reads alike (generate, serve):
-// `model`, `verify_sha256`, `backend`, `weight_dtype`, `chat_template`, `parallel.tp`, `parallel.pp`.
+// `model`, `verify_sha256`, `backend`, `weight_dtype`, `chat_template`, `parallel.tp`, `parallel.pp`,
+// `parallel.pp_layers` (into o.pp_layers as --pp-layers text).
 template <class Options>
 void take_model_and_layout(const ConfigFile& config, const CLI::App& cmd, Options& o) {
   take(config, "model", cmd, "--model", o.model);
@@ -24,6 +38,7 @@ void take_model_and_layout(const ConfigFile& config, const CLI::App& cmd, Option
   take(config, "chat_template", cmd, "--chat-template", o.chat_template);
   take(config, "parallel.tp", cmd, "--tp", o.tp);
   take(config, "parallel.pp", cmd, "--pp", o.pp);
+  take_text(config, "parallel.pp_layers", cmd, "--pp-layers", o.pp_layers);
 }
 
 }  // namespace tessera::launcher

@@ -62,6 +62,8 @@ std::string ConfigKey::allowed() const {
     case ConfigValueKind::kInt: return "an integer" + range;
     case ConfigValueKind::kFloat: return "a number" + range;
     case ConfigValueKind::kBool: return "true or false";
+    case ConfigValueKind::kIntList:
+      return "a list of integers" + range + (choices.empty() ? "" : ", or " + join(choices));
   }
   return "";
 }
@@ -114,6 +116,29 @@ void check_value(const ConfigKey& k, const YAML::Node& node, const std::string& 
   auto bad = [&](const std::string& problem) {
     fail("config ", file, ": '", where, "' ", problem, "; allowed: ", k.allowed());
   };
+  if (k.kind == ConfigValueKind::kIntList) {
+    if (node.IsScalar()) {  // a word instead of the list (`auto`), unquoted or quoted
+      for (const auto& c : k.choices) {
+        if (c == node.Scalar()) return;
+      }
+    }
+    if (!node.IsSequence()) bad("must be a list such as [19, 11], got " + written(node));
+    if (node.size() == 0) bad("is an empty list");
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node element = node[i];
+      if (!element.IsScalar()) bad("has " + written(element) + " as item " + std::to_string(i + 1));
+      long long v = 0;
+      if (element.Tag() == "!" || !YAML::convert<long long>::decode(element, v)) {
+        bad("has " + written(element) + " as item " + std::to_string(i + 1) + ", not an integer");
+      }
+      const auto d = static_cast<double>(v);
+      if (v > std::numeric_limits<int>::max() || v < std::numeric_limits<int>::min() || (k.min && d < *k.min) ||
+          (k.max && d > *k.max)) {
+        bad("has " + written(element) + " as item " + std::to_string(i + 1) + ", out of range");
+      }
+    }
+    return;
+  }
   if (!node.IsScalar()) bad("must be a single value, got " + written(node));
   const std::string text = node.Scalar();
   if (node.Tag() == "!" && k.kind != ConfigValueKind::kString && k.kind != ConfigValueKind::kPath) {
@@ -135,6 +160,7 @@ void check_value(const ConfigKey& k, const YAML::Node& node, const std::string& 
       if (!YAML::convert<bool>::decode(node, b)) bad("is not a boolean: " + written(node));
       return;
     }
+    case ConfigValueKind::kIntList: return;  // handled above
     case ConfigValueKind::kInt:
     case ConfigValueKind::kFloat: {
       double v = 0;
@@ -232,5 +258,19 @@ std::string expand_home(const std::string& path) {
 }
 
 bool ConfigFile::has(const std::string& name) const { return static_cast<bool>(lookup(name)); }
+
+std::optional<std::string> ConfigFile::text(const std::string& name) const {
+  const YAML::Node node = lookup(name);
+  if (!node) return std::nullopt;
+  if (node.IsScalar()) return node.Scalar();
+  std::string out;
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      out += (i == 0 ? "" : ",") + (item.IsScalar() ? item.Scalar() : written(item));
+    }
+  }
+  return out;
+}
 
 }  // namespace tessera::launcher

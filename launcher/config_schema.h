@@ -13,15 +13,17 @@
 
 namespace tessera::launcher {
 
-enum class ConfigValueKind { kString, kPath, kInt, kFloat, kBool };
+// kIntList: a YAML list of integers within the key's bounds ([19, 11]), or one of its choices as a single word
+// (`auto`); its flag takes the same as text ("19,11", "auto": ConfigFile::text).
+enum class ConfigValueKind { kString, kPath, kInt, kFloat, kBool, kIntList };
 
 // One key: its kind and what values it takes (choices for strings, an inclusive range for numbers).
 struct ConfigKey {
   std::string name;
   ConfigValueKind kind = ConfigValueKind::kString;
   std::string help;                  // one line, also what configs/README.md documents
-  std::vector<std::string> choices;  // strings: the only values allowed (empty: any)
-  std::optional<double> min;         // numbers: inclusive bounds
+  std::vector<std::string> choices;  // strings: the only values allowed (empty: any); int lists: words allowed instead
+  std::optional<double> min;         // numbers (and each number of an int list): inclusive bounds
   std::optional<double> max;
   bool min_exclusive = false;  // the minimum itself is not allowed: (min, max]
   bool wide = false;  // kInt: read into a 64-bit field (seeds, block counts); otherwise into an int
@@ -77,6 +79,9 @@ class ConfigFile {
     if (!node) return std::nullopt;
     return node.as<T>();
   }
+  // The value as its flag would take it: a scalar as written, a list joined with commas ("19,11"); nullopt when
+  // absent. Any key (check-config prints them all this way).
+  std::optional<std::string> text(const std::string& dotted) const;
 
  private:
   YAML::Node lookup(const std::string& dotted) const;

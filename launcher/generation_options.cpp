@@ -8,6 +8,7 @@
 #include "kernels/cpu/packed_matrix.h"
 #include "launcher/config_overrides.h"
 #include "launcher/config_sections.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 namespace {
@@ -39,6 +40,11 @@ void declare_generation_config(ConfigSchema& s) {
   s.section("parallel", "the layout: world size = tp * pp ranks");
   s.key("parallel", key("tp", K::kInt, "--tp", "tensor-parallel size (divides the attention and KV heads)", {}, 1));
   s.key("parallel", key("pp", K::kInt, "--pp", "pipeline-parallel size (at most the number of layers)", {}, 1));
+  s.key("parallel", key("pp_layers", K::kIntList, "--pp-layers",
+                        "decoder layers per pipeline stage, first stage first: pp counts that sum to the model's "
+                        "layers, or auto (balances the stages' decode cost, the LM head counted on the last stage); "
+                        "absent: equal counts",
+                        {"auto"}, 1));
   s.section("generation", "sampling defaults of generate (and of requests that do not set them)");
   s.key("generation", key("max_tokens", K::kInt, "--max-tokens", "maximum number of new tokens", {}, 1));
   s.key("generation", key("temperature", K::kFloat, "--temperature", "sampling temperature (0: greedy)", {}, 0));
@@ -61,6 +67,7 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
+  cmd.add_option("--pp-layers", o.pp_layers, kPpLayersHelp);
   cmd.add_option("--prompt", o.prompt, "Prompt text (the user message with --chat)");
   cmd.add_option("--prompt-ids", o.prompt_ids,
                  "Prompt as token ids (\"1 2 3\") instead of text; the only prompt a model without a tokenizer "
@@ -107,6 +114,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   TESSERA_CHECK(o.min_p >= 0.0f && o.min_p <= 1.0f, "--min-p must be in [0, 1], got ", o.min_p);
   TESSERA_CHECK(o.top_k >= 0, "--top-k must be >= 0, got ", o.top_k);
   kernels::cpu::parse_weight_format(o.weight_dtype);  // throws naming the accepted values
+  runtime::parse_pipeline_layers(o.pp_layers, o.pp);   // the counts against the model: resolve_pipeline_layout
 }
 
 }  // namespace tessera::launcher

@@ -14,6 +14,9 @@ struct GenerationOptions {
   std::string backend = "cpu";
   int tp = 1;
   int pp = 1;
+  // --pp-layers: "" (balanced), "auto" or "19,11" (runtime/model/pipeline_partition.h); checked here, applied to the
+  // model by runtime::resolve_pipeline_layout.
+  std::string pp_layers;
   std::string prompt;
   std::string prompt_ids;  // token ids instead of text: bypasses the tokenizer (models without one: dummy:<preset>)
   std::string system_prompt;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/base/error.h"
 #include "parallel/topology.h"
 
 namespace tessera::launcher {
@@ -30,7 +31,8 @@ double all_gather_seconds(double shard_bytes, int n, double bandwidth_gbps, doub
 
 }  // namespace
 
-LayoutPlan plan_layout(const runtime::ModelConfig& m, const ClusterSpec& c, const PlanSettings& s, int tp, int pp) {
+LayoutPlan plan_layout(const runtime::ModelConfig& m, const ClusterSpec& c, const PlanSettings& s, int tp, int pp,
+                       const runtime::PipelineLayers& partition) {
   LayoutPlan plan;
   plan.tp = tp;
   plan.pp = pp;
@@ -48,6 +50,18 @@ LayoutPlan plan_layout(const runtime::ModelConfig& m, const ClusterSpec& c, cons
   if (m.intermediate_size % tp != 0) return invalid("tp must divide the FFN size");
   if (pp > m.num_layers) return invalid("pp exceeds the " + std::to_string(m.num_layers) + " layers");
   if (plan.gpus > c.nodes * c.gpus_per_node) return invalid("needs more GPUs than the cluster has");
+  using Mode = runtime::PipelineLayers::Mode;
+  if (partition.mode == Mode::kCounts) {
+    try {
+      parallel::check_stage_layer_counts(partition.counts, pp, m.num_layers);
+    } catch (const Error& e) {
+      return invalid(e.what());
+    }
+    plan.stage_layer_counts = partition.counts;
+  } else if (partition.mode == Mode::kAuto) {
+    plan.stage_layer_counts = runtime::balance_pipeline_layers(m, tp, pp);
+  }
+  const parallel::ParallelLayout layout{tp, pp, plan.stage_layer_counts};
 
   const double hidden = m.hidden_size, hd = m.head_dim, ffn = m.intermediate_size, vocab = m.vocab_size;
   const double q_local = m.num_heads / tp * hd;           // query (and attention output) width of one rank
@@ -63,7 +77,7 @@ LayoutPlan plan_layout(const runtime::ModelConfig& m, const ClusterSpec& c, cons
   for (int stage = 0; stage < pp; ++stage) {
     StagePlan st;
     st.stage = stage;
-    const parallel::LayerRange layers = parallel::stage_layers(m.num_layers, pp, stage);
+    const parallel::LayerRange layers = parallel::stage_layers(m.num_layers, layout, stage);
     st.layers = layers.end - layers.begin;
     double weights = st.layers * (layer_matrix_elems * s.weight_bytes + layer_small_elems * kEmbeddingBytes);
     const bool first = stage == 0, last = stage == pp - 1;
@@ -111,13 +125,14 @@ LayoutPlan plan_layout(const runtime::ModelConfig& m, const ClusterSpec& c, cons
   return plan;
 }
 
-std::vector<LayoutPlan> plan_layouts(const runtime::ModelConfig& m, const ClusterSpec& c, const PlanSettings& s) {
+std::vector<LayoutPlan> plan_layouts(const runtime::ModelConfig& m, const ClusterSpec& c, const PlanSettings& s,
+                                     const runtime::PipelineLayers& partition) {
   std::vector<LayoutPlan> out;
   const int gpus = c.nodes * c.gpus_per_node;
   for (int tp = 1; tp <= c.gpus_per_node; ++tp) {
     if (m.num_heads % tp != 0) continue;
     for (int pp = 1; tp * pp <= gpus && pp <= m.num_layers; ++pp) {
-      LayoutPlan p = plan_layout(m, c, s, tp, pp);
+      LayoutPlan p = plan_layout(m, c, s, tp, pp, partition);
       if (p.valid) out.push_back(std::move(p));
     }
   }

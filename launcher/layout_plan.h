@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/model/model_config.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 
@@ -46,7 +47,8 @@ struct LayoutPlan {
   int pp = 1;
   int gpus = 1;
   int nodes = 1;                   // nodes the ranks occupy (rank r on node r / gpus_per_node)
-  bool valid = true;               // the shapes allow it (tp divides heads, pp <= layers, enough GPUs)
+  std::vector<int> stage_layer_counts;  // the layers of each stage when --pp-layers set them; empty: balanced
+  bool valid = true;               // the shapes allow it (tp divides heads, pp <= layers, enough GPUs, the counts)
   std::string invalid_reason;
   std::vector<StagePlan> stages;   // one per stage; every tp rank of a stage holds the same
   int64_t kv_capacity_tokens = 0;  // min over stages of free / kv_bytes_per_token (0 when nothing is free)
@@ -54,12 +56,14 @@ struct LayoutPlan {
   bool fits = false;               // valid, weights fit and kv_capacity_tokens >= settings.context
 };
 
-// The plan of one layout.
+// The plan of one layout, its layers split as `layers` says (--pp-layers: balanced, counts, or auto); counts that do
+// not fit the model make the plan invalid, with check_stage_layer_counts' message as the reason.
 LayoutPlan plan_layout(const runtime::ModelConfig& model, const ClusterSpec& cluster, const PlanSettings& settings,
-                       int tp, int pp);
+                       int tp, int pp, const runtime::PipelineLayers& layers = {});
 // Every candidate: tp a power of two (or a divisor of the heads) up to gpus_per_node, pp from 1 while tp * pp
-// fits the cluster; sorted best first: layouts that fit by decode time, then fewer GPUs; then the rest.
+// fits the cluster; sorted best first: layouts that fit by decode time, then fewer GPUs; then the rest. `layers`
+// applies to every candidate (balanced or auto: counts fit one pp only).
 std::vector<LayoutPlan> plan_layouts(const runtime::ModelConfig& model, const ClusterSpec& cluster,
-                                     const PlanSettings& settings);
+                                     const PlanSettings& settings, const runtime::PipelineLayers& layers = {});
 
 }  // namespace tessera::launcher

@@ -8,7 +8,7 @@ namespace tessera::launcher {
 void print_layout(runtime::Replica& replica) {
   const parallel::Topology& topo = replica.topology();
   const int n = topo.world_size();
-  const parallel::LayerRange layers = parallel::stage_layers(replica.config().num_layers, topo.pp(), topo.stage());
+  const parallel::LayerRange layers = parallel::stage_layers(replica.config().num_layers, topo.layout(), topo.stage());
   const float mine[4] = {static_cast<float>(layers.begin), static_cast<float>(layers.end),
                          static_cast<float>(replica.weight_bytes()) / 1e6f,
                          static_cast<float>(replica.kv_cache_bytes()) / 1e6f};
@@ -16,9 +16,9 @@ void print_layout(runtime::Replica& replica) {
   replica.world().all_gather(parallel::host_span(mine), parallel::host_span(all));
   if (topo.rank() != 0) return;
   const runtime::ModelConfig& c = replica.config();
-  std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, tp=%d pp=%d\n",
+  std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, %s\n",
               c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads,
-              c.vocab_size, n, topo.tp(), topo.pp());
+              c.vocab_size, n, topo.layout().to_string().c_str());
   std::printf("  rank 0 loaded its part of the model in %.2f s%s\n", replica.load_seconds(),
               replica.integrity_summary().empty() ? "" : " (the integrity check included)");
   if (!replica.integrity_summary().empty()) {

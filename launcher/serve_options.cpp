@@ -10,6 +10,7 @@
 #include "kernels/cpu/packed_matrix.h"
 #include "launcher/config_overrides.h"
 #include "launcher/config_sections.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 namespace {
@@ -121,6 +122,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_option("--backend", o.backend, "Compute backend: cpu or cuda (when this build has it)");
   cmd.add_option("--tp", o.tp, "Tensor-parallel size");
   cmd.add_option("--pp", o.pp, "Pipeline-parallel size");
+  cmd.add_option("--pp-layers", o.pp_layers, kPpLayersHelp);
   cmd.add_option("--weight-dtype", o.weight_dtype, "CPU weights: native (default), f32, bf16 or q8_0");
   cmd.add_option("--chat-template", o.chat_template, "Chat template family instead of the model's: chatml, llama3, "
                                                      "llama2, mistral");
@@ -171,6 +173,10 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "Share of the memory left after the weights for the KV cache (default 0.1; CPU: of the node's "
                  "available memory, split among its ranks)");
   cmd.add_flag("--no-prefix-caching", o.no_prefix_caching, "Do not reuse the KV blocks of shared prompt prefixes");
+  cmd.add_option("--pp-transfer", o.pp_transfer,
+                 "How hidden states cross stages: auto (default: 1/tp row slices all-gathered by the next stage when "
+                 "a stage boundary crosses hosts), full or sliced")
+      ->check(CLI::IsMember({"auto", "full", "sliced"}));
   cmd.add_option("--micro-batches", o.micro_batches,
                  "Plans in flight through the pipeline (default 0: pp, so that every stage works; 1: one step at a "
                  "time)");
@@ -267,6 +273,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
                 "--kv-cache-memory-fraction must be in (0, 1], got ", o.kv_cache_memory_fraction);
   o.kv_cache_memory_bytes = o.kv_cache_memory.empty() ? 0 : parse_byte_size(o.kv_cache_memory, "--kv-cache-memory");
   kernels::cpu::parse_weight_format(o.weight_dtype);
+  runtime::parse_pipeline_layers(o.pp_layers, o.pp);  // the counts against the model: resolve_pipeline_layout
 }
 
 }  // namespace tessera::launcher

@@ -16,6 +16,7 @@ struct ServeOptions {
   std::string backend = "cpu";
   int tp = 1;
   int pp = 1;
+  std::string pp_layers;  // --pp-layers, as for generate: "", "auto" or "19,11"
   std::string weight_dtype = "native";
   std::string chat_template;  // family override
   // server:
@@ -53,6 +54,7 @@ struct ServeOptions {
   double kv_cache_memory_fraction = 0.1;  // of the memory left after the weights (CPU: of the node, per rank share)
   bool no_prefix_caching = false;
   int micro_batches = 0;  // 0: pp
+  std::string pp_transfer = "auto";
 };
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& options);

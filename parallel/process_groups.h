@@ -15,6 +15,8 @@ struct ProcessGroups {
   std::unique_ptr<HostCommunicator> world;
   std::unique_ptr<HostCommunicator> tp;        // member index == tp_rank
   std::unique_ptr<HostCommunicator> pipeline;  // member index == stage
+  // Whether some stage sends its hidden states to a rank on another host (a network between stages).
+  bool pipeline_crosses_hosts = false;
 };
 
 // Collective over MPI's world.

@@ -2,6 +2,9 @@
 // The leader's plan for one engine iteration, broadcast to every rank. Nobody but the leader decides what runs:
 // ranks that decide alone drift apart and hang. Shutdown and cancellation travel in the same message.
 // Wire format: a compact little-endian encoding with a magic and a version; decoding validates every length.
+// This full form is stateless: every plan carries every sequence's whole block table and sampling settings. The
+// delta form (parallel/step_plan_delta.h: StepPlanEncoder, StepPlanDecoder) carries only what changed since the
+// plans before it and rebuilds the same StepPlan.
 #include <cstddef>
 #include <cstdint>
 #include <span>

@@ -36,7 +36,7 @@ void StepPlanChannel::publish(const StepPlan& plan) {
     in_flight_.front().tail.wait();
     in_flight_.pop_front();
   }
-  const std::vector<std::byte> bytes = encode_step_plan(plan);
+  const std::vector<std::byte> bytes = encoder_.encode(plan);
   last_plan_bytes_ = bytes.size();
   Broadcast& b = in_flight_.emplace_back();
   b.frame.assign(kFrameBytes, std::byte{0});
@@ -63,7 +63,7 @@ StepPlan StepPlanChannel::receive() {
     world_.start_broadcast(host_span(bytes).subspan(head), root_).wait();
   }
   last_plan_bytes_ = bytes.size();
-  return decode_step_plan(bytes);
+  return decoder_.decode(bytes);
 }
 
 void StepPlanChannel::flush() {

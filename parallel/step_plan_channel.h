@@ -1,5 +1,7 @@
 #pragma once
 // The control plane: the leader's step plans to every rank of the world, one broadcast per step.
+// Plans travel in the delta encoding (parallel/step_plan_delta.h): a step's message carries what changed, so it stays
+// a few bytes per sequence whatever the sequences' lengths.
 //
 // The leader publishes a plan and goes on at once (a non-blocking broadcast): with micro-batches in flight it
 // plans and computes the next one while later stages are still busy with the last, and they pick the plan up
@@ -17,6 +19,7 @@
 #include "parallel/communicator.h"
 #include "parallel/pending_operation.h"
 #include "parallel/step_plan.h"
+#include "parallel/step_plan_delta.h"
 
 namespace tessera::parallel {
 
@@ -49,6 +52,8 @@ class StepPlanChannel {
 
   HostCommunicator& world_;
   int root_;
+  StepPlanEncoder encoder_;  // the root's
+  StepPlanDecoder decoder_;  // every other member's
   std::deque<Broadcast> in_flight_;  // root: published, not yet known to be complete
   size_t last_plan_bytes_ = 0;
 };

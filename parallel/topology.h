@@ -9,8 +9,14 @@ namespace tessera::parallel {
 struct ParallelLayout {
   int tp = 1;
   int pp = 1;
-  std::string to_string() const;  // "tp=2 pp=3"
+  // Decoder layers per pipeline stage, first stage first (`--pp-layers 19,11`, `parallel.pp_layers`): pp counts,
+  // each >= 1, summing to the model's layer count (stage_layers checks that). Empty: the balanced split.
+  std::vector<int> stage_layer_counts = {};  // "= {}": {tp, pp} stays a complete initializer (-Wextra)
+  std::string to_string() const;  // "tp=2 pp=3", with a partition "tp=1 pp=2 layers=19,11"
 };
+
+// "19,11": the counts as --pp-layers writes them.
+std::string layer_counts_text(const std::vector<int>& counts);
 
 // A half-open range of decoder layers [begin, end).
 struct LayerRange {
@@ -22,8 +28,11 @@ struct LayerRange {
 
 class Topology {
  public:
-  // Throws tessera::Error naming the problem when tp or pp is < 1, tp * pp != world_size or rank is outside the world.
+  // Throws tessera::Error naming the problem when tp or pp is < 1, tp * pp != world_size, rank is outside the world,
+  // or a layer partition does not have pp counts >= 1 (check_stage_layer_counts without a model).
   Topology(int world_size, int rank, ParallelLayout layout);
+
+  const ParallelLayout& layout() const { return layout_; }
 
   int world_size() const { return world_size_; }
   int rank() const { return rank_; }
@@ -49,5 +58,13 @@ class Topology {
 // Balanced contiguous layer ranges: the first (num_layers % pp) stages take one layer more.
 // Throws when there are more stages than layers.
 LayerRange stage_layers(int num_layers, int pp, int stage);
+// The layout's ranges: its stage_layer_counts when set (stage s takes the counts[s] layers after those of the
+// stages before it), else the balanced split above. Throws what check_stage_layer_counts throws.
+LayerRange stage_layers(int num_layers, const ParallelLayout& layout, int stage);
+
+// A layer partition must have pp counts, each >= 1, summing to the model's layers (num_layers < 0: not known yet,
+// the sum is not checked). Throws tessera::Error naming --pp-layers / parallel.pp_layers, the counts, their sum
+// and the model's layer count. Empty counts (the balanced split) always pass.
+void check_stage_layer_counts(const std::vector<int>& counts, int pp, int num_layers = -1);
 
 }  // namespace tessera::parallel

@@ -1,5 +1,7 @@
 #pragma once
-// Little-endian byte writer and bounds-checked reader for control-plane messages.
+// Little-endian byte writer and bounds-checked reader for control-plane messages: fixed-width values, vectors (a
+// u32 count, then the elements) and LEB128 varints (7 bits a byte, low bits first; the reader rejects overlong and
+// too wide encodings, so that every value has exactly one encoding).
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +29,15 @@ class WireWriter {
     put<uint32_t>(static_cast<uint32_t>(values.size()));
     append(values.data(), values.size() * sizeof(T));
   }
+  void put_varint(uint64_t value) {
+    while (value >= 0x80) {
+      bytes_.push_back(static_cast<std::byte>((value & 0x7f) | 0x80));
+      value >>= 7;
+    }
+    bytes_.push_back(static_cast<std::byte>(value));
+  }
+  void reserve(size_t n) { bytes_.reserve(n); }
+  size_t size() const { return bytes_.size(); }
   std::vector<std::byte> take() { return std::move(bytes_); }
 
  private:
@@ -62,8 +73,24 @@ class WireReader {
     offset_ += static_cast<size_t>(count) * sizeof(T);
     return values;
   }
+  // A varint of at most `bits` significant bits (1 to 64).
+  uint64_t get_varint(int bits = 64) {
+    uint64_t value = 0;
+    for (int shift = 0;; shift += 7) {
+      require(1);
+      const auto byte = static_cast<uint8_t>(bytes_[offset_]);
+      const uint64_t low = byte & 0x7fu;
+      TESSERA_CHECK(shift < bits && (low >> (bits - shift < 7 ? bits - shift : 7)) == 0, "malformed ", what_,
+                    ": a varint at offset ", offset_, " exceeds ", bits, " bits");
+      TESSERA_CHECK(byte != 0 || shift == 0, "malformed ", what_, ": overlong varint at offset ", offset_);
+      value |= low << shift;
+      ++offset_;
+      if ((byte & 0x80u) == 0) return value;
+    }
+  }
   bool at_end() const { return offset_ == bytes_.size(); }
   size_t offset() const { return offset_; }
+  size_t remaining() const { return bytes_.size() - offset_; }
 
  private:
   void require(size_t n) const {

@@ -35,7 +35,7 @@ int run_check_config(const std::vector<std::string>& files, bool keys) {
     for (const auto& section : schema.sections()) {
       for (const auto& key : section.keys) {
         const std::string name = section.name.empty() ? key.name : section.name + "." + key.name;
-        if (auto value = config.get<std::string>(name)) std::printf("  %-32s %s\n", name.c_str(), value->c_str());
+        if (auto value = config.text(name)) std::printf("  %-32s %s\n", name.c_str(), value->c_str());
       }
     }
   }

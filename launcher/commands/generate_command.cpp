@@ -19,6 +19,7 @@
 #include "runtime/engine/replica.h"
 #include "runtime/model/model_source.h"
 #include "runtime/model/model_tokenizer.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 namespace {
@@ -67,18 +68,19 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
   std::unique_ptr<RankSupervision> supervision;
   try {
     auto world = parallel::MpiCommunicator::world();
+    parallel::ParallelLayout layout;
     parallel::run_collectively(*world, [&] {
       resolve_generation_options(cmd, o);
       configure_cpu_threads();
+      layout = runtime::resolve_pipeline_layout(o.model, o.tp, o.pp, o.pp_layers);  // --pp-layers, before any load
     });
-    supervision = std::make_unique<RankSupervision>(*world, parallel::ParallelLayout{o.tp, o.pp},
-                                                    batch_watchdog_options());
+    supervision = std::make_unique<RankSupervision>(*world, layout, batch_watchdog_options());
     runtime::ReplicaOptions replica_options;
     replica_options.activity = &supervision->activity();
     replica_options.model = o.model;
     replica_options.verify_sha256 = o.verify_sha256;
     replica_options.kv_cache.ranks_on_node = local_ranks();
-    replica_options.layout = {o.tp, o.pp};
+    replica_options.layout = layout;
     replica_options.max_sequence_length = o.max_sequence_length;
     replica_options.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
     replica_options.backend = o.backend;

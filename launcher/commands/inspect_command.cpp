@@ -17,10 +17,12 @@
 #include "kernels/base/error.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "launcher/commands/commands.h"
+#include "launcher/config_overrides.h"
 #include "runtime/chat/chat_template.h"
 #include "runtime/model/model_source.h"
 #include "runtime/model/model_summary.h"
 #include "runtime/model/model_tokenizer.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 namespace {
@@ -34,6 +36,7 @@ struct InspectOptions {
   std::string model;
   int tp = 1;
   int pp = 1;
+  std::string pp_layers;                // as `tessera generate --pp-layers`: "", "auto" or "19,11"
   std::string weight_dtype = "native";  // as `tessera generate --weight-dtype`: how the rank keeps its matrices
   bool json = false;
 };
@@ -168,11 +171,13 @@ json tokenizer_json(const std::filesystem::path& model) {
           {"chat_template", chat}};
 }
 
-json layout_json(const runtime::ModelSource& source, parallel::ParallelLayout layout,
-                 kernels::cpu::WeightFormat format) {
+json layout_json(const runtime::ModelSource& source, parallel::ParallelLayout& layout,
+                 const runtime::PipelineLayers& partition, kernels::cpu::WeightFormat format) {
   json out = {{"tp", layout.tp}, {"pp", layout.pp}, {"weight_dtype", kernels::cpu::weight_format_name(format)}};
   std::vector<runtime::RankFootprint> ranks;
   try {
+    layout = runtime::resolve_pipeline_layout(source.config, layout.tp, layout.pp, partition);
+    if (!layout.stage_layer_counts.empty()) out["pp_layers"] = layout.stage_layer_counts;
     ranks = runtime::plan_rank_footprints(source.config, *source.weights, layout, format);
   } catch (const Error& e) {
     out["valid"] = false;
@@ -261,6 +266,9 @@ void print_tokenizer(const json& t) {
 
 void print_layout(const json& layout) {
   std::printf("\nlayout tp=%d pp=%d", layout["tp"].get<int>(), layout["pp"].get<int>());
+  if (layout.contains("pp_layers")) {
+    std::printf(" layers=%s", parallel::layer_counts_text(layout["pp_layers"].get<std::vector<int>>()).c_str());
+  }
   if (!layout["valid"].get<bool>()) {
     std::printf(": invalid\n");
     return;
@@ -283,12 +291,14 @@ void print_layout(const json& layout) {
 
 int run_inspect(const InspectOptions& o) {
   kernels::cpu::parse_weight_format(o.weight_dtype);  // a bad value fails before the model is opened
+  // So does a malformed --pp-layers; counts that do not fit the model make the layout invalid (below).
+  const runtime::PipelineLayers partition = runtime::parse_pipeline_layers(o.pp_layers, o.pp);
   const runtime::ModelSource source = runtime::open_model_source(o.model);
-  const parallel::ParallelLayout layout{o.tp, o.pp};
+  parallel::ParallelLayout layout{o.tp, o.pp, {}};
   const json model = config_json(source.config);
   const json weights = weights_json(runtime::summarize_weights(source.config, *source.weights));
   const json tokenizer = tokenizer_json(o.model);
-  const json plan = layout_json(source, layout, kernels::cpu::parse_weight_format(o.weight_dtype));
+  const json plan = layout_json(source, layout, partition, kernels::cpu::parse_weight_format(o.weight_dtype));
   if (o.json) {
     const json all = {{"path", o.model}, {"source", source.weights->describe()}, {"model", model},
                       {"weights", weights}, {"tokenizer", tokenizer}, {"layout", plan}};
@@ -316,6 +326,7 @@ void add_inspect_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("model", options->model, "Model: a .gguf file or a Hugging Face directory")->required();
   cmd->add_option("--tp", options->tp, "Tensor-parallel size of the layout to plan")->capture_default_str();
   cmd->add_option("--pp", options->pp, "Pipeline-parallel size (stages) of the layout to plan")->capture_default_str();
+  cmd->add_option("--pp-layers", options->pp_layers, kPpLayersHelp);
   cmd->add_option("--weight-dtype", options->weight_dtype,
                   "How the ranks keep their projection matrices, as for generate: f32, bf16, q8_0 or native")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct PlanOptions {
   std::string kv_dtype = "bf16";
   int tp = 0;  // 0: every candidate
   int pp = 0;
+  std::string pp_layers;  // --pp-layers: counts (with --tp/--pp) or auto (every candidate)
   int top = 3;
   bool json = false;
 };
@@ -84,6 +86,9 @@ void apply_config(const CLI::App& cmd, PlanOptions& o) {
   take("model", "--model", o.model);
   take("parallel.tp", "--tp", o.tp);
   take("parallel.pp", "--pp", o.pp);
+  if (cmd.count("--pp-layers") == 0) {
+    if (auto v = config.text("parallel.pp_layers")) o.pp_layers = *v;
+  }
   take("cluster.nodes", "--nodes", o.cluster.nodes);
   take("cluster.gpus_per_node", "--gpus-per-node", o.cluster.gpus_per_node);
   take("cluster.gpu_memory_gib", "--gpu-memory-gib", o.cluster.gpu_memory_gib);
@@ -106,6 +111,7 @@ json plan_json(const LayoutPlan& p) {
   for (const auto& s : p.stages) stages.push_back(stage_json(s));
   json out = {{"tp", p.tp}, {"pp", p.pp}, {"gpus", p.gpus}, {"nodes", p.nodes}, {"valid", p.valid},
               {"fits", p.fits}};
+  if (!p.stage_layer_counts.empty()) out["pp_layers"] = p.stage_layer_counts;
   if (!p.valid) {
     out["invalid_reason"] = p.invalid_reason;
     return out;
@@ -144,13 +150,21 @@ int run_plan(const CLI::App& cmd, PlanOptions& o) {
   TESSERA_CHECK(o.cluster.memory_fraction > 0 && o.cluster.memory_fraction <= 1, "--memory-fraction must be in (0, 1]");
   TESSERA_CHECK(o.settings.context >= 1, "--context must be >= 1");
   TESSERA_CHECK((o.tp == 0) == (o.pp == 0), "--tp and --pp go together (or neither: every candidate)");
+  runtime::PipelineLayers partition;
+  if (!o.pp_layers.empty()) {
+    std::string word;
+    std::istringstream(o.pp_layers) >> word;
+    TESSERA_CHECK(o.pp > 0 || word == "auto", "--pp-layers ", o.pp_layers,
+                  " needs --tp and --pp: counts split one layout's layers (auto balances every candidate)");
+    partition = runtime::parse_pipeline_layers(o.pp_layers, o.pp > 0 ? o.pp : 1);
+  }
   o.settings.weight_bytes = dtype_bytes(o.weight_dtype, "--dtype");
   o.settings.kv_bytes = dtype_bytes(o.kv_dtype, "--kv-dtype");
   const runtime::ModelConfig model = load_model_config(expand_home(o.model));
 
   std::vector<LayoutPlan> plans;
-  if (o.tp > 0) plans.push_back(plan_layout(model, o.cluster, o.settings, o.tp, o.pp));
-  else plans = plan_layouts(model, o.cluster, o.settings);
+  if (o.tp > 0) plans.push_back(plan_layout(model, o.cluster, o.settings, o.tp, o.pp, partition));
+  else plans = plan_layouts(model, o.cluster, o.settings, partition);
   std::vector<const LayoutPlan*> fitting;
   for (const auto& p : plans) {
     if (p.fits && static_cast<int>(fitting.size()) < o.top) fitting.push_back(&p);
@@ -161,7 +175,10 @@ int run_plan(const CLI::App& cmd, PlanOptions& o) {
     json all = json::array();
     for (const auto& p : plans) all.push_back(plan_json(p));
     json rec = json::array();
-    for (const auto* p : fitting) rec.push_back({{"tp", p->tp}, {"pp", p->pp}});
+    for (const auto* p : fitting) {
+      rec.push_back({{"tp", p->tp}, {"pp", p->pp}});
+      if (!p->stage_layer_counts.empty()) rec.back()["pp_layers"] = p->stage_layer_counts;
+    }
     const json out = {
         {"model", {{"name", model.name}, {"architecture", model.architecture}, {"num_layers", model.num_layers},
                    {"hidden_size", model.hidden_size}, {"num_heads", model.num_heads},
@@ -213,8 +230,10 @@ int run_plan(const CLI::App& cmd, PlanOptions& o) {
   }
   std::printf("\nrecommended (fastest decode first):\n");
   for (const auto* p : fitting) {
-    std::printf("  tp=%d pp=%d on %d GPU(s) (%d node(s)): %.2f ms/token at batch 1, %lld tokens of KV cache\n", p->tp,
-                p->pp, p->gpus, p->nodes, p->decode_seconds * 1e3, static_cast<long long>(p->kv_capacity_tokens));
+    const parallel::ParallelLayout layout{p->tp, p->pp, p->stage_layer_counts};
+    std::printf("  %s on %d GPU(s) (%d node(s)): %.2f ms/token at batch 1, %lld tokens of KV cache\n",
+                layout.to_string().c_str(), p->gpus, p->nodes, p->decode_seconds * 1e3,
+                static_cast<long long>(p->kv_capacity_tokens));
   }
   return 0;
 }
@@ -252,6 +271,10 @@ void add_plan_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--max-seqs", o->settings.max_seqs, "Sequences of one decode step (logits)")->capture_default_str();
   cmd->add_option("--tp", o->tp, "Plan only this tensor-parallel size (with --pp)");
   cmd->add_option("--pp", o->pp, "Plan only this pipeline-parallel size (with --tp)");
+  cmd->add_option("--pp-layers", o->pp_layers,
+                  "Layers per pipeline stage, first stage first: counts summing to the model's layers (with --tp and "
+                  "--pp), or auto for every candidate: balance the stages' decode cost, the LM head counted on the "
+                  "last stage (default: equal counts)");
   cmd->add_option("--top", o->top, "How many fitting layouts to recommend")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([&action, cmd, o] { action = [cmd, o] { return run_plan(*cmd, *o); }; });

@@ -45,6 +45,7 @@
 #include "runtime/frontend/request_ids.h"
 #include "runtime/frontend/server_metrics.h"
 #include "runtime/model/model_tokenizer.h"
+#include "runtime/model/pipeline_partition.h"
 
 namespace tessera::launcher {
 namespace {
@@ -86,11 +87,11 @@ class LoadingGate final : public frontend::HttpHandler {
   frontend::RequestIds ids_;
 };
 
-runtime::ReplicaOptions replica_options(const ServeOptions& o) {
+runtime::ReplicaOptions replica_options(const ServeOptions& o, const parallel::ParallelLayout& layout) {
   runtime::ReplicaOptions r;
   r.model = o.model;
   r.verify_sha256 = o.verify_sha256;
-  r.layout = {o.tp, o.pp};
+  r.layout = layout;
   r.backend = o.backend;
   r.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
   r.block_size = o.kv_block_size;
@@ -99,6 +100,7 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o) {
   r.max_step_tokens = o.max_num_batched_tokens;
   r.prefix_caching = !o.no_prefix_caching;
   r.micro_batches = o.micro_batches;
+  r.pipeline_transfer = o.pp_transfer;
   r.kv_cache.blocks = o.kv_cache_blocks;
   r.kv_cache.memory_bytes = o.kv_cache_memory_bytes;
   r.kv_cache.memory_fraction = o.kv_cache_memory_fraction;
@@ -273,11 +275,11 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   gate.install(&api);
   status.set_state(runtime::EngineState::kReady);
   const parallel::Topology& topo = replica.topology();
-  std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, tp=%d pp=%d; KV cache %lld tokens in %d blocks "
+  std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, %s; KV cache %lld tokens in %d blocks "
               "of %d; max model len %d)\n",
-              model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(), topo.tp(),
-              topo.pp(), static_cast<long long>(model.kv_blocks) * o.kv_block_size, replica.kv_blocks(),
-              o.kv_block_size, model.max_model_len);
+              model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(),
+              topo.layout().to_string().c_str(), static_cast<long long>(model.kv_blocks) * o.kv_block_size,
+              replica.kv_blocks(), o.kv_block_size, model.max_model_len);
   std::fflush(stdout);
 
   try {
@@ -316,9 +318,11 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
   std::unique_ptr<RankSupervision> supervision;
   try {
     auto world = parallel::MpiCommunicator::world();
+    parallel::ParallelLayout layout;
     parallel::run_collectively(*world, [&] {
       resolve_serve_options(cmd, o);
       configure_cpu_threads();
+      layout = runtime::resolve_pipeline_layout(o.model, o.tp, o.pp, o.pp_layers);  // --pp-layers, before any load
     });
     // Rank 0 listens before loading, so that /health says 503 (not "connection refused") while the model loads; a
     // port that cannot be bound fails every rank together.
@@ -337,11 +341,11 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
       server->start([m = metrics.get()] { m->add_frontend_thread(static_cast<int>(::syscall(SYS_gettid))); });
     });
     supervision = std::make_unique<RankSupervision>(
-        *world, parallel::ParallelLayout{o.tp, o.pp}, watchdog_options(o),
+        *world, layout, watchdog_options(o),
         [&](const std::string& message) {
           fail_serving(message, status, in_flight, watchdog_options(o).peer_timeout);
         });
-    runtime::ReplicaOptions ro = replica_options(o);
+    runtime::ReplicaOptions ro = replica_options(o, layout);
     ro.activity = &supervision->activity();
     auto replica = runtime::Replica::create(ro);
     std::unique_ptr<runtime::Tokenizer> tokenizer;

@@ -1,3 +1,8 @@
+#include <mpi.h>
+
+#include <cstring>
+#include <vector>
+
 #include "kernels/base/error.h"
 #include "parallel/mpi/mpi_communicator.h"
 #include "parallel/process_groups.h"
@@ -11,6 +16,20 @@ ProcessGroups make_mpi_process_groups(const Topology& topology) {
                                                 concat("tp group of stage ", topology.stage()));
   groups.pipeline = MpiCommunicator::from_world_ranks(topology.pipeline_group(topology.tp_rank()),
                                                       concat("pipeline group of tp_rank ", topology.tp_rank()));
+  // Every rank's host name, to know whether the hidden states cross a network between two stages.
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  std::vector<char> names(static_cast<size_t>(topology.world_size()) * MPI_MAX_PROCESSOR_NAME);
+  TESSERA_CHECK(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, names.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                              MPI_COMM_WORLD) == MPI_SUCCESS,
+                "exchanging host names over the world failed");
+  const auto host = [&](int rank) { return std::string(&names[static_cast<size_t>(rank) * MPI_MAX_PROCESSOR_NAME]); };
+  for (int stage = 0; stage + 1 < topology.pp(); ++stage) {
+    for (int t = 0; t < topology.tp(); ++t) {
+      if (host(topology.rank_of(stage, t)) != host(topology.rank_of(stage + 1, t))) groups.pipeline_crosses_hosts = true;
+    }
+  }
   return groups;
 }
 

@@ -14,6 +14,13 @@
 namespace tessera::runtime {
 namespace {
 
+StageExecutor::Transfer pipeline_transfer(const std::string& name, const parallel::ProcessGroups& groups) {
+  if (name == "full") return StageExecutor::Transfer::kFull;
+  if (name == "sliced") return StageExecutor::Transfer::kSliced;
+  TESSERA_CHECK(name == "auto", "pipeline transfer must be auto, full or sliced, got '", name, "'");
+  return groups.pipeline_crosses_hosts ? StageExecutor::Transfer::kSliced : StageExecutor::Transfer::kFull;
+}
+
 }  // namespace
 
 std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
@@ -50,7 +57,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
       const int64_t blocks_per_sequence = (max_len + options.block_size - 1) / options.block_size;
       request.emplace(StageRequest{options, source.config, *source.weights, topo,
                                    make_tensor_parallel_shard(config, topo.tp(), topo.tp_rank()),
-                                   parallel::stage_layers(config.num_layers, topo.pp(), topo.stage()),
+                                   parallel::stage_layers(config.num_layers, topo.layout(), topo.stage()),
                                    *replica->groups_.tp, max_len, options.max_sequences * blocks_per_sequence});
       builder = make_stage_builder(options.backend, *request);
       fits_blocks = builder->load();
@@ -84,7 +91,8 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
     replica->kv_cache_bytes_ = built.kv_cache_bytes;
     replica->kv_blocks_ = static_cast<int>(kv_blocks);
     replica->stage_ = std::move(built.stage);
-    replica->executor_ = std::make_unique<StageExecutor>(topo, replica->groups_, *replica->stage_);
+    replica->executor_ = std::make_unique<StageExecutor>(
+        topo, replica->groups_, *replica->stage_, pipeline_transfer(options.pipeline_transfer, replica->groups_));
     SchedulerLimits limits;
     limits.max_sequences = options.max_sequences;
     limits.max_step_tokens = std::max(options.max_step_tokens, options.max_sequences);

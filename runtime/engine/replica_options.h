@@ -46,6 +46,10 @@ struct ReplicaOptions {
   // Plans in flight at once (runtime/engine/engine.h): 0 means pp, so that every pipeline stage has a micro-batch to
   // work on; 1 runs one step at a time (every other stage idles).
   int micro_batches = 0;
+  // How hidden states cross from one stage to the next (StageExecutor::Transfer): "full", "sliced" (each TP rank
+  // sends 1/tp of the rows, the next stage all-gathers them), or "auto": sliced when tp > 1 and some stage's peer is
+  // on another host, full otherwise.
+  std::string pipeline_transfer = "auto";
   KvCacheSizing kv_cache;
   // CPU backend: how the projection matrices are kept. native (the default): the model file's own quantized blocks
   // where it has them (GGUF), computed on directly — as exact as f32, a quarter of the bytes per decode step for

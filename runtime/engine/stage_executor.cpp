@@ -1,5 +1,6 @@
 #include "runtime/engine/stage_executor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/base/error.h"
@@ -21,8 +22,39 @@ bool reports_output(const parallel::SequenceStep& s) {
 }
 
 StageExecutor::StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups,
-                             ModelStage& stage)
-    : topology_(topology), groups_(groups), stage_(stage), trace_(StageTrace::from_environment(topology)) {}
+                             ModelStage& stage, Transfer transfer)
+    : topology_(topology),
+      groups_(groups),
+      stage_(stage),
+      transfer_(topology.tp() > 1 ? transfer : Transfer::kFull),
+      trace_(StageTrace::from_environment(topology)) {}
+
+StageExecutor::RowShare StageExecutor::row_share(int64_t rows) const {
+  RowShare share;
+  share.per = (rows + topology_.tp() - 1) / topology_.tp();
+  share.begin = std::min(rows, share.per * topology_.tp_rank());
+  share.end = std::min(rows, share.begin + share.per);
+  return share;
+}
+
+Tensor StageExecutor::receive_hidden(int64_t rows, int64_t hidden_size) {
+  const int previous = topology_.stage() - 1;
+  Tensor hidden(DType::F32, {rows, hidden_size});
+  if (transfer_ == Transfer::kFull) {
+    groups_.pipeline->recv(parallel::host_span(hidden.span<float>()), previous, parallel::MessageTag::kHiddenStates);
+    return hidden;
+  }
+  // My share of the rows from my peer of the previous stage, then every share from my TP group.
+  const RowShare share = row_share(rows);
+  const auto share_elements = static_cast<size_t>(share.per * hidden_size);
+  std::vector<float> mine(share_elements, 0.0f);
+  groups_.pipeline->recv(parallel::host_span(mine.data(), static_cast<size_t>((share.end - share.begin) * hidden_size)),
+                         previous, parallel::MessageTag::kHiddenStates);
+  std::vector<float> all(share_elements * static_cast<size_t>(topology_.tp()));
+  groups_.tp->all_gather(parallel::host_span(mine), parallel::host_span(all));
+  std::memcpy(hidden.raw(), all.data(), static_cast<size_t>(rows * hidden_size) * sizeof(float));
+  return hidden;
+}
 
 ForwardBatch StageExecutor::make_batch(const parallel::StepPlan& plan) const {
   ForwardBatch batch;
@@ -103,16 +135,25 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
   if (topology_.is_first_stage()) {
     stage_.embed(batch, hidden);
   } else {
-    hidden = Tensor(DType::F32, {batch.num_tokens(), hidden_size});
-    groups_.pipeline->recv(parallel::host_span(hidden.span<float>()), topology_.stage() - 1,
-                           parallel::MessageTag::kHiddenStates);
+    hidden = receive_hidden(batch.num_tokens(), hidden_size);
   }
+  // The trace's interval is this stage's compute: it ends before anything is sent on, so that what the sends
+  // enable elsewhere starts after it.
   const int64_t began = trace_.enabled() ? StageTrace::now_us() : 0;
+  const auto trace_done = [&] {
+    if (trace_.enabled()) trace_.record(plan, batch.num_tokens(), began, StageTrace::now_us());
+  };
   stage_.run_layers(batch, hidden);
   if (!topology_.is_last_stage()) {
+    trace_done();
     PendingSend send;
-    send.operation = groups_.pipeline->start_send(parallel::host_span(hidden.span<float>()), topology_.stage() + 1,
-                                                  parallel::MessageTag::kHiddenStates);
+    parallel::HostSpan<float> rows_out = parallel::host_span(hidden.span<float>());
+    if (transfer_ == Transfer::kSliced) {  // my share of the rows: the receiving stage all-gathers the shares
+      const RowShare share = row_share(batch.num_tokens());
+      rows_out = rows_out.subspan(static_cast<size_t>(share.begin * hidden_size),
+                                  static_cast<size_t>((share.end - share.begin) * hidden_size));
+    }
+    send.operation = groups_.pipeline->start_send(rows_out, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
     send.tensor = std::move(hidden);
     start_send(std::move(send));
   }
@@ -123,6 +164,7 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
     stage_.logits(hidden, rows, logits);
     if (topology_.rank() == sampler) {
       std::vector<StepOutput> outputs = sample(plan, logits, rows);
+      trace_done();
       if (sampler == 0) {
         pending.outputs_ = std::move(outputs);
       } else {
@@ -137,7 +179,7 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
       }
     }
   }
-  if (trace_.enabled()) trace_.record(plan, batch.num_tokens(), began, StageTrace::now_us());
+  if (topology_.is_last_stage() && (rows.empty() || topology_.rank() != sampler)) trace_done();
   return pending;
 }
 

@@ -56,7 +56,14 @@ class StageExecutor {
   // are sampled, in plan order; prompt-logprob rows are not included).
   using LogitsObserver = std::function<void(const parallel::StepPlan&, const Tensor&)>;
 
-  StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups, ModelStage& stage);
+  // How hidden states travel between stages. kFull: each TP rank sends the whole [rows, hidden] tensor to its peer
+  // of the next stage. kSliced: each sends only its 1/tp share of the rows and the receiving stage all-gathers them
+  // within its TP group, so the bytes between stages fall by tp (worth it when a network separates the stages; on
+  // one host the all-gather costs more than it saves).
+  enum class Transfer { kFull, kSliced };
+
+  StageExecutor(const parallel::Topology& topology, parallel::ProcessGroups& groups, ModelStage& stage,
+                Transfer transfer = Transfer::kFull);
 
   // Runs this rank's part of `plan` and returns once its own work is done and its sends are started. On the
   // leader, the handle yields one StepOutput per plan sequence that samples or reports prompt logprobs, in plan
@@ -78,11 +85,18 @@ class StageExecutor {
   void reap_sends();
 
   ForwardBatch make_batch(const parallel::StepPlan& plan) const;
+  // This rank's share of `rows` rows under kSliced: [begin, end), every share padded to `per` rows.
+  struct RowShare {
+    int64_t per = 0, begin = 0, end = 0;
+  };
+  RowShare row_share(int64_t rows) const;
+  Tensor receive_hidden(int64_t rows, int64_t hidden_size);
   std::vector<StepOutput> sample(const parallel::StepPlan& plan, const Tensor& logits, const std::vector<int64_t>& rows);
 
   const parallel::Topology& topology_;
   parallel::ProcessGroups& groups_;
   ModelStage& stage_;
+  Transfer transfer_;
   TokenSampler sampler_;
   LogitsObserver observer_;
   StageTrace trace_;

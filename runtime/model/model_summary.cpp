@@ -204,7 +204,7 @@ std::vector<RankFootprint> plan_rank_footprints(const ModelConfig& config, const
                                                 kernels::cpu::WeightFormat matrix_format) {
   TESSERA_CHECK(layout.pp >= 1, "pipeline-parallel size must be >= 1, got pp=", layout.pp);
   check_tensor_parallel_split(config, layout.tp);
-  parallel::stage_layers(config.num_layers, layout.pp, 0);  // throws for more stages than layers
+  parallel::stage_layers(config.num_layers, layout, 0);  // throws for more stages than layers, or a bad partition
   const StoredSlices stored(source);
   std::vector<RankFootprint> ranks;
   for (int stage = 0; stage < layout.pp; ++stage) {
@@ -213,7 +213,7 @@ std::vector<RankFootprint> plan_rank_footprints(const ModelConfig& config, const
       r.rank = stage * layout.tp + tp_rank;
       r.stage = stage;
       r.tp_rank = tp_rank;
-      r.layers = parallel::stage_layers(config.num_layers, layout.pp, stage);
+      r.layers = parallel::stage_layers(config.num_layers, layout, stage);
       r.shard = make_tensor_parallel_shard(config, layout.tp, tp_rank);
       r.first_stage = stage == 0;
       r.last_stage = stage == layout.pp - 1;

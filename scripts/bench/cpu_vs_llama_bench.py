@@ -208,9 +208,10 @@ def batched(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_doc(table: str, key: str) -> None:
+def write_doc(table: str, key: str, begin_mark: str = BEGIN_MARK, end_mark: str = END_MARK) -> None:
+    """Replaces the block between the marks (or appends it): a rerun updates its table in place."""
     text = DOC.read_text()
-    begin, end = BEGIN_MARK.format(key=key), END_MARK.format(key=key)
+    begin, end = begin_mark.format(key=key), end_mark.format(key=key)
     block = f"{begin}\n{table}{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)

@@ -73,6 +73,15 @@ def main():
         "? [a, b]\n: 1\n": ["a key must be a plain name", "a list"],
         "server:\n  ? {a: 1}\n  : 2\n": ["in 'server': a key must be a plain name", "a mapping"],
         "parallel:\n  tp: 3000000000\n": ["'parallel.tp'", "out of range", "'3000000000'"],
+        # parallel.pp_layers: a list of layer counts or the word auto.
+        "parallel:\n  pp_layers: [19, 0]\n": ["'parallel.pp_layers'", "item 2, out of range",
+                                                "a list of integers >= 1, or auto"],
+        "parallel:\n  pp_layers: fast\n": ["'parallel.pp_layers'", "must be a list such as [19, 11]", "or auto"],
+        "parallel:\n  pp_layers: 19\n": ["'parallel.pp_layers'", "must be a list such as [19, 11]"],
+        "parallel:\n  pp_layers: []\n": ["'parallel.pp_layers'", "is an empty list"],
+        'parallel:\n  pp_layers: ["19", 11]\n': ["'parallel.pp_layers'", "item 1, not an integer"],
+        "parallel:\n  pp_layers: [[19], 11]\n": ["'parallel.pp_layers'", "a list as item 1"],
+        "parallel:\n  pp_layers: [19, 3000000000]\n": ["'parallel.pp_layers'", "item 2, out of range"],
     }
     with tempfile.TemporaryDirectory() as tmp:
         for i, (text, parts) in enumerate(bad.items()):
@@ -85,6 +94,15 @@ def main():
                 msg = r.stderr.strip()
                 ok = r.returncode == 1 and path in msg and all(p in msg for p in parts)
                 check(ok, f"{argv[1]} refuses {text.strip()!r}: {msg}")
+
+        # A list is printed as its flag takes it.
+        for value, shown in (("[19, 11]", "19,11"), ("auto", "auto")):
+            path = os.path.join(tmp, "pp_layers.yaml")
+            with open(path, "w") as f:
+                f.write(f"parallel:\n  pp: 2\n  pp_layers: {value}\n")
+            r = run([binary, "check-config", path])
+            check(r.returncode == 0 and re.search(rf"parallel\.pp_layers\s+{shown}$", r.stdout, re.M) is not None,
+                  f"check-config accepts pp_layers: {value} and prints {shown}: {r.stdout.strip()} {r.stderr.strip()}")
 
     for name, preset in PRESET.items():
         path = os.path.join(source, "configs", name)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Wrong layouts and missing files end every rank with one clear message from rank 0 and a non-zero exit, never a
-hang. Each case runs the real `tessera generate` under mpirun with a timeout.
+hang. Each case runs the real `tessera generate` (or serve, bench) under mpirun with a timeout. A --pp-layers
+(parallel.pp_layers) partition that does not fit the model fails on every rank before any weight is loaded.
 
 Usage: layout_errors_test.py TESSERA_BINARY MODEL_PATH TINY_MODEL_DIR (exit 77 when MODEL_PATH is absent: test_data.py)
 """
@@ -37,15 +38,40 @@ def main():
          "/nonexistent/model.gguf does not exist"),
         ("truncated model file", 2, ["--model", "@TRUNCATED@", "--tp", "1", "--pp", "2"],
          "truncated.gguf"),
+        # --pp-layers: the tiny model has 4 layers.
+        ("--pp-layers sum is not the model's layers", 2, ["--model", tiny, "--pp", "2", "--pp-layers", "3,2"],
+         "--pp-layers 3,2: the counts sum to 5 layers but the model has 4 (give 2 counts >= 1 that sum to 4, or auto)"),
+        ("--pp-layers sum on SmolLM2", 2, ["--model", model, "--pp", "2", "--pp-layers", "19,12"],
+         "--pp-layers 19,12: the counts sum to 31 layers but the model has 30"),
+        ("--pp-layers count is not pp", 3, ["--model", tiny, "--pp", "3", "--pp-layers", "2,2"],
+         "--pp-layers 2,2: 2 layer counts for pp=3 pipeline stages (give exactly 3, one per stage, or auto)"),
+        ("--pp-layers with a zero", 2, ["--model", tiny, "--pp", "2", "--pp-layers", "4,0"],
+         "--pp-layers 4,0: stage 1 has 0 layers; every stage needs at least one layer"),
+        ("--pp-layers malformed", 2, ["--model", tiny, "--pp", "2", "--pp-layers", "2;2"],
+         "--pp-layers '2;2': '2;2' is not a layer count"),
+        ("--pp-layers auto, more stages than layers", 5, ["--model", tiny, "--pp", "5", "--pp-layers", "auto"],
+         "cannot split 4 layers over pp=5 pipeline stages"),
+        ("parallel.pp_layers in a config", 2, ["--config", "@CONFIG@", "--model", tiny],
+         "--pp-layers 3,2: the counts sum to 5 layers but the model has 4"),
+        ("serve: --pp-layers sum", 2, ["serve", "--model", tiny, "--pp", "2", "--pp-layers", "1,1", "--port", "0"],
+         "--pp-layers 1,1: the counts sum to 2 layers but the model has 4"),
+        ("bench: --pp-layers sum", 2, ["bench", "--model", tiny, "--pp", "2", "--pp-layers", "1,1"],
+         "--pp-layers 1,1: the counts sum to 2 layers but the model has 4"),
     ]
     truncated = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tessera-e2e-{os.getpid()}-truncated.gguf")
     with open(model, "rb") as src, open(truncated, "wb") as dst:
         dst.write(src.read(1 << 20))  # the header and part of the tensor data: offsets now point past the end
+    config = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tessera-e2e-{os.getpid()}-pp-layers.yaml")
+    with open(config, "w") as f:
+        f.write("parallel:\n  pp: 2\n  pp_layers: [3, 2]\n")
     failures = 0
     try:
         for name, np, args, expected in cases:
-            args = [truncated if a == "@TRUNCATED@" else a for a in args]
-            cmd = mpirun(np) + [binary, "generate", "--prompt", "hello", "--max-tokens", "4"] + args
+            args = [{"@TRUNCATED@": truncated, "@CONFIG@": config}.get(a, a) for a in args]
+            if args[0] in ("serve", "bench"):
+                cmd = mpirun(np) + [binary] + args
+            else:
+                cmd = mpirun(np) + [binary, "generate", "--prompt", "hello", "--max-tokens", "4"] + args
             try:
                 run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -68,6 +94,7 @@ def main():
                 print(f"ok   {name}: exit {run.returncode}: {errors[0]}")
     finally:
         os.unlink(truncated)
+        os.unlink(config)
     print(f"{len(cases) - failures} passed, {failures} failed")
     return 1 if failures else 0
 

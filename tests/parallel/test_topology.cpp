@@ -4,6 +4,7 @@
 
 #include "kernels/base/error.h"
 #include "parallel/topology.h"
+#include "tests/support/error_text.h"
 
 namespace tessera::parallel {
 namespace {
@@ -91,6 +92,73 @@ TEST(StageLayers, BalancedAndContiguousWithFirstStagesTakingTheRemainder) {
 
 TEST(StageLayers, MoreStagesThanLayersIsAnError) {
   EXPECT_THROW(stage_layers(2, 3, 0), Error);
+}
+
+// --pp-layers: the layout's counts, stage after stage; empty counts are the balanced split.
+TEST(StageLayers, FollowTheLayoutsPartition) {
+  const ParallelLayout layout{1, 2, {19, 11}};
+  EXPECT_EQ(stage_layers(30, layout, 0).begin, 0);
+  EXPECT_EQ(stage_layers(30, layout, 0).end, 19);
+  EXPECT_EQ(stage_layers(30, layout, 1).begin, 19);
+  EXPECT_EQ(stage_layers(30, layout, 1).end, 30);
+  const ParallelLayout three{2, 3, {1, 5, 2}};
+  int next = 0;
+  for (int stage = 0; stage < 3; ++stage) {
+    const LayerRange r = stage_layers(8, three, stage);
+    EXPECT_EQ(r.begin, next);
+    EXPECT_EQ(r.size(), three.stage_layer_counts[static_cast<size_t>(stage)]);
+    next = r.end;
+  }
+  EXPECT_EQ(next, 8);
+  for (int layers = 1; layers <= 12; ++layers) {
+    for (int pp = 1; pp <= layers; ++pp) {
+      for (int stage = 0; stage < pp; ++stage) {
+        const LayerRange balanced = stage_layers(layers, pp, stage), same = stage_layers(layers, {1, pp}, stage);
+        EXPECT_EQ(same.begin, balanced.begin);
+        EXPECT_EQ(same.end, balanced.end);
+      }
+    }
+  }
+  EXPECT_THROW(stage_layers(30, layout, 2), Error);
+  EXPECT_THROW(stage_layers(30, layout, -1), Error);
+}
+
+TEST(StageLayers, APartitionThatDoesNotFitTheModelNamesTheFlagCountsSumAndLayers) {
+  using testing::error_of;
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {19, 12}}, 0); }),
+            "--pp-layers 19,12: the counts sum to 31 layers but the model has 30 (give 2 counts >= 1 that sum to 30, "
+            "or auto)");
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {10, 11}}, 1); }),
+            "--pp-layers 10,11: the counts sum to 21 layers but the model has 30 (give 2 counts >= 1 that sum to 30, "
+            "or auto)");
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {30}}, 0); }),
+            "--pp-layers 30: 1 layer count for pp=2 pipeline stages (give exactly 2, one per stage, or auto)");
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {10, 10, 10}}, 0); }),
+            "--pp-layers 10,10,10: 3 layer counts for pp=2 pipeline stages (give exactly 2, one per stage, or auto)");
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {30, 0}}, 0); }),
+            "--pp-layers 30,0: stage 1 has 0 layers; every stage needs at least one layer");
+  EXPECT_EQ(error_of([] { stage_layers(30, {1, 2, {31, -1}}, 0); }),
+            "--pp-layers 31,-1: stage 1 has -1 layers; every stage needs at least one layer");
+  // Without the model's layer count only the shape of the partition is checked.
+  EXPECT_EQ(error_of([] { check_stage_layer_counts({19, 12}, 2); }), "");
+  EXPECT_EQ(error_of([] { check_stage_layer_counts({}, 4, 30); }), "");
+  EXPECT_NE(error_of([] { check_stage_layer_counts({19}, 2); }), "");
+}
+
+TEST(ParallelLayout, ToStringShowsAPartitionOnlyWhenSet) {
+  EXPECT_EQ((ParallelLayout{3, 2}).to_string(), "tp=3 pp=2");
+  EXPECT_EQ((ParallelLayout{1, 2, {19, 11}}).to_string(), "tp=1 pp=2 layers=19,11");
+  EXPECT_EQ(layer_counts_text({4}), "4");
+  EXPECT_EQ(layer_counts_text({}), "");
+}
+
+TEST(Topology, CarriesAndChecksThePartition) {
+  const Topology topo(2, 1, {1, 2, {19, 11}});
+  EXPECT_EQ(topo.layout().stage_layer_counts, (std::vector<int>{19, 11}));
+  EXPECT_EQ(topo.describe(), "rank 1 (stage 1, tp_rank 0 of tp=1 pp=2 layers=19,11)");
+  EXPECT_THROW(Topology(2, 0, {1, 2, {30}}), Error);
+  EXPECT_THROW(Topology(2, 0, {1, 2, {30, 0}}), Error);
+  EXPECT_NO_THROW(Topology(2, 0, {1, 2, {29, 99}}));  // the sum is the model's business (stage_layers)
 }
 
 }  // namespace

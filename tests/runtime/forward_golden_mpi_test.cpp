@@ -1,5 +1,6 @@
 // The distributed forward pass against Hugging Face transformers, under mpirun with the layout given by
-// TESSERA_TEST_TP / TESSERA_TEST_PP and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name).
+// TESSERA_TEST_TP / TESSERA_TEST_PP (and TESSERA_TEST_PP_LAYERS, as --pp-layers: "19,11" or "auto", whose split
+// TESSERA_TEST_EXPECT_PP_LAYERS states) and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name).
 // Greedy tokens must match exactly and the logits at the last prompt position within 1e-3 x max|logit|. Where the
 // reference's top-2 logit gap is below 1e-4 at a step where the tokens differ, the step is a near tie: the test says
 // so and compares only up to that position. The tolerance is never loosened.
@@ -13,6 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/engine/replica.h"
+#include "runtime/model/model_source.h"
+#include "runtime/model/model_summary.h"
+#include "runtime/model/pipeline_partition.h"
 #include "tests/support/json_file.h"
 #include "runtime/model/sha256.h"
 #include "tests/support/test_paths.h"
@@ -137,12 +141,23 @@ void expect_tokens_match(const GoldenCase& golden, const std::vector<int32_t>& t
   }
 }
 
+std::string env_text(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
 ReplicaOptions replica_options(const TestModel& model, int max_sequences) {
   ReplicaOptions options;
   options.model = model.model;
-  options.layout = {testing::env_int("TESSERA_TEST_TP", 1), testing::env_int("TESSERA_TEST_PP", 1)};
+  // What the launcher does with --tp, --pp and --pp-layers.
+  options.layout = resolve_pipeline_layout(model.model, testing::env_int("TESSERA_TEST_TP", 1),
+                                           testing::env_int("TESSERA_TEST_PP", 1), env_text("TESSERA_TEST_PP_LAYERS"));
+  if (const std::string expected = env_text("TESSERA_TEST_EXPECT_PP_LAYERS"); !expected.empty()) {
+    EXPECT_EQ(parallel::layer_counts_text(options.layout.stage_layer_counts), expected);
+  }
   options.max_sequence_length = 256;
   options.max_sequences = max_sequences;
+  if (const char* transfer = std::getenv("TESSERA_TEST_PP_TRANSFER")) options.pipeline_transfer = transfer;
   return options;
 }
 
@@ -154,6 +169,16 @@ TEST(ForwardGolden, GreedyTokensAndLogitsMatchTransformers) {
   auto replica = Replica::create(replica_options(model, 1));
   const parallel::Topology& topo = replica->topology();
   SCOPED_TRACE(topo.describe());
+  if (!topo.layout().stage_layer_counts.empty()) {
+    // The rank loaded the partition's layers: its weights are what inspect plans for this rank of the layout.
+    const parallel::LayerRange layers = parallel::stage_layers(replica->config().num_layers, topo.layout(), topo.stage());
+    std::printf("[ LAYOUT   ] %s: this rank runs layers %d-%d\n", topo.describe().c_str(), layers.begin, layers.end - 1);
+    const ModelSource source = open_model_source(model.model);
+    const std::vector<RankFootprint> plan = plan_rank_footprints(  // native: the ReplicaOptions default kept here
+        source.config, *source.weights, topo.layout(), kernels::cpu::WeightFormat::kNative);
+    EXPECT_EQ(plan.at(static_cast<size_t>(topo.rank())).layers.begin, layers.begin);
+    EXPECT_EQ(replica->weight_bytes(), plan.at(static_cast<size_t>(topo.rank())).held_bytes);
+  }
 
   // The sampling rank checks the prefill logits of every case, in order: a sequence's first sampled row is its
   // prompt's last position (wherever its prefill started: the prefix cache may have held the shared chat prefix).
@@ -219,6 +244,52 @@ TEST(ForwardGolden, BatchedWithChunkedPrefillMatchesTransformers) {
   replica->engine().run_until_idle();
   replica->engine().shutdown();
   for (size_t i = 0; i < cases.size(); ++i) expect_tokens_match(cases[i], outputs[i]);
+}
+
+// 16 requests at once through the pipeline's micro-batches (the default: pp plans in flight, each over its own
+// sequences), in a KV pool small enough that sequences are preempted and recomputed, finishing at different steps
+// (each asks for a different prefix of its golden continuation): the same tokens as transformers.
+TEST(ForwardGolden, SixteenConcurrentMicroBatchedWithPreemptionMatchTransformers) {
+  const TestModel model = test_model();
+  require_model_of_golden(model);
+  if (::testing::Test::HasFatalFailure() || ::testing::Test::IsSkipped()) return;
+  const std::vector<GoldenCase> cases = load_golden(model.golden);
+  constexpr int kRequests = 16;
+  ReplicaOptions options = replica_options(model, kRequests);
+  std::vector<GoldenCase> wanted;
+  int64_t total_blocks = 0, largest = 0;
+  for (int r = 0; r < kRequests; ++r) {
+    GoldenCase c = cases[static_cast<size_t>(r) % cases.size()];
+    const size_t keep = std::max<size_t>(1, c.generated.size() - (static_cast<size_t>(r) % 4) * c.generated.size() / 5);
+    c.generated.resize(keep);
+    c.gaps.resize(keep);
+    const int64_t blocks = (static_cast<int64_t>(c.prompt.size() + keep) + options.block_size - 1) / options.block_size;
+    total_blocks += blocks;
+    largest = std::max(largest, blocks);
+    wanted.push_back(std::move(c));
+  }
+  options.kv_cache.blocks = std::max(largest + 1, total_blocks / 3);  // a third of what all need at once
+  options.prefix_caching = false;  // every prompt computed: preemption, not cache hits, decides what runs
+  auto replica = Replica::create(options);
+  if (replica->topology().rank() != 0) {
+    replica->engine().follow();
+    return;
+  }
+  EXPECT_EQ(replica->engine().scheduler().limits().micro_batches, replica->topology().pp());
+  std::vector<std::vector<int32_t>> outputs(wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    GenerationRequest request;
+    request.prompt = wanted[i].prompt;
+    request.max_new_tokens = static_cast<int>(wanted[i].generated.size());
+    request.on_finish = [&outputs, i](const GenerationResult& r) { outputs[i] = r.tokens; };
+    replica->engine().scheduler().submit(std::move(request));
+  }
+  replica->engine().run_until_idle();
+  const uint64_t preemptions = replica->engine().scheduler().stats().preemptions;
+  replica->engine().shutdown();
+  EXPECT_GT(preemptions, 0u) << "a pool of " << options.kv_cache.blocks << " blocks for " << total_blocks
+                             << " wanted should preempt";
+  for (size_t i = 0; i < wanted.size(); ++i) expect_tokens_match(wanted[i], outputs[i]);
 }
 
 }  // namespace

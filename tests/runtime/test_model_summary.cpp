@@ -44,6 +44,9 @@ void expect_plan_matches_loading(const ModelSource& source, ParallelLayout layou
     EXPECT_EQ(r.tp_rank, topo.tp_rank());
     EXPECT_EQ(r.first_stage, topo.is_first_stage());
     EXPECT_EQ(r.last_stage, topo.is_last_stage());
+    const parallel::LayerRange layers = parallel::stage_layers(source.config.num_layers, layout, topo.stage());
+    EXPECT_EQ(r.layers.begin, layers.begin);  // --pp-layers' counts when the layout has them
+    EXPECT_EQ(r.layers.end, layers.end);
     const StageWeights loaded =
         load_stage_weights(*source.weights, source.config, r.shard, r.layers, r.first_stage, r.last_stage, format);
     EXPECT_EQ(r.held_bytes, loaded.bytes());
@@ -66,13 +69,15 @@ void expect_plan_matches_loading(const fs::path& model, const std::vector<Parall
 
 TEST(ModelSummary, TinyLlamaGqaFootprintsEqualLoadedWeights) {
   // One KV head: replicated on every rank whenever tp > 1.
-  expect_plan_matches_loading(tiny("tiny-llama-gqa"), {{1, 1}, {2, 1}, {3, 1}, {6, 1}, {1, 2}, {1, 4}, {2, 2}, {3, 2}});
+  expect_plan_matches_loading(tiny("tiny-llama-gqa"), {{1, 1}, {2, 1}, {3, 1}, {6, 1}, {1, 2}, {1, 4}, {2, 2}, {3, 2},
+                                                      {1, 2, {3, 1}}, {2, 2, {1, 3}}, {1, 3, {1, 1, 2}}});
   expect_plan_matches_loading(tiny("tiny-llama-gqa-sharded"), {{1, 1}, {2, 2}, {6, 3}});
 }
 
 TEST(ModelSummary, TinyQwen2FootprintsEqualLoadedWeights) {
   // QKV bias, tied embeddings (the last stage loads the embedding rows again as LM head), 3 KV heads.
-  expect_plan_matches_loading(tiny("tiny-qwen2"), {{1, 1}, {3, 1}, {6, 1}, {1, 3}, {3, 2}, {6, 4}});
+  expect_plan_matches_loading(tiny("tiny-qwen2"), {{1, 1}, {3, 1}, {6, 1}, {1, 3}, {3, 2}, {6, 4}, {3, 2, {3, 1}},
+                                                  {1, 3, {2, 1, 1}}});
 }
 
 TEST(ModelSummary, SingleRankHoldsEveryParameterInF32) {
@@ -117,6 +122,11 @@ TEST(ModelSummary, ImpossibleLayoutsFailWithTheEnginesMessage) {
   EXPECT_EQ(plan(1, 5), error_of([&] { parallel::stage_layers(c.num_layers, 5, 0); }));
   EXPECT_NE(plan(1, 5).find("cannot split 4 layers over pp=5"), std::string::npos);
   EXPECT_NE(plan(1, 0).find("pp=0"), std::string::npos);
+  // A partition that does not fit the model: stage_layers' message (the flag, the counts, their sum, the layers).
+  const std::string partition = error_of([&] { plan_rank_footprints(c, *source.weights, {1, 2, {3, 2}}); });
+  EXPECT_EQ(partition, error_of([&] { parallel::stage_layers(c.num_layers, {1, 2, {3, 2}}, 0); }));
+  EXPECT_NE(partition.find("--pp-layers 3,2: the counts sum to 5 layers but the model has 4"), std::string::npos)
+      << partition;
 }
 
 // SmolLM2's GGUF: Q4_1 / Q8_0 / F32 tensors, tied embeddings, 9 heads over 3 KV heads.
@@ -161,7 +171,9 @@ TEST_F(SmolLm2Summary, RankTotalsCoverTheFileOnceExceptReplicas) {
   // tp=3 splits the 3 KV heads (nothing replicated) and every slice falls on quantization-block boundaries, so the
   // ranks together read the file exactly once, except what is replicated: the embedding again as the last stage's
   // (tied) LM head, and the norm vectors, which every rank of a TP group holds whole.
-  for (ParallelLayout layout : {ParallelLayout{1, 1}, ParallelLayout{3, 1}, ParallelLayout{3, 2}, ParallelLayout{1, 7}}) {
+  // Moving layers between stages (--pp-layers) changes who holds what, not the totals.
+  for (ParallelLayout layout : {ParallelLayout{1, 1}, ParallelLayout{3, 1}, ParallelLayout{3, 2}, ParallelLayout{1, 7},
+                                ParallelLayout{1, 2, {19, 11}}, ParallelLayout{3, 2, {19, 11}}}) {
     SCOPED_TRACE(layout.to_string());
     uint64_t stored = 0, held = 0;
     for (const RankFootprint& r : plan_rank_footprints(c, *source_.weights, layout)) {
