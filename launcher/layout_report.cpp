@@ -13,7 +13,7 @@ void print_layout(runtime::Replica& replica) {
                          static_cast<float>(replica.weight_bytes()) / 1e6f,
                          static_cast<float>(replica.kv_cache_bytes()) / 1e6f};
   std::vector<float> all(static_cast<size_t>(n) * 4);
-  replica.world().all_gather(mine, all.data(), 4);
+  replica.world().all_gather(parallel::host_span(mine), parallel::host_span(all));
   if (topo.rank() != 0) return;
   const runtime::ModelConfig& c = replica.config();
   std::printf("tessera: %s (%s, %d layers, hidden %d, %d heads / %d KV heads, vocab %d) on %d ranks, %s\n",

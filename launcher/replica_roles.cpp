@@ -28,7 +28,7 @@ parallel::RankWatchdogOptions batch_watchdog_options() {
   return options;
 }
 
-RankSupervision::RankSupervision(parallel::Communicator& world, parallel::ParallelLayout layout,
+RankSupervision::RankSupervision(parallel::HostCommunicator& world, parallel::ParallelLayout layout,
                                  parallel::RankWatchdogOptions options, parallel::FailureHandler on_failure) {
   parallel::run_collectively(world, [&] { topology_.emplace(world.size(), world.rank(), layout); });
   watchdog_ = std::make_unique<parallel::RankWatchdog>(world, *topology_, host_name(), activity_, options,

@@ -28,7 +28,7 @@ class RankSupervision {
   // Collective over `world`: checks the layout (the replica's own check, with the same message) and connects every
   // rank's watchdog to the leader's. `on_failure` runs on the leader when the job is being ended (serve: /health
   // and the in-flight requests).
-  RankSupervision(parallel::Communicator& world, parallel::ParallelLayout layout, parallel::RankWatchdogOptions options,
+  RankSupervision(parallel::HostCommunicator& world, parallel::ParallelLayout layout, parallel::RankWatchdogOptions options,
                   parallel::FailureHandler on_failure = {});
   parallel::RankActivity& activity() { return activity_; }
   parallel::RankWatchdog& watchdog() { return *watchdog_; }

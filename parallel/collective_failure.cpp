@@ -6,13 +6,13 @@
 
 namespace tessera::parallel {
 
-void agree_on_failure(Communicator& world, const std::optional<std::string>& local_error) {
+void agree_on_failure(HostCommunicator& world, const std::optional<std::string>& local_error) {
   // Every rank all-gathers a flag (1 if it failed, else 0); the lowest rank whose flag is set is the reporter, which
   // then broadcasts its message's length and text to all.
   const int n = world.size();
   std::vector<float> failed(static_cast<size_t>(n), 0.0f);
   const float mine = local_error ? 1.0f : 0.0f;
-  world.all_gather(&mine, failed.data(), 1);
+  world.all_gather(host_span(&mine, 1), host_span(failed));
   int reporter = -1;
   for (int r = 0; r < n; ++r) {
     if (failed[static_cast<size_t>(r)] != 0.0f) {
@@ -22,15 +22,15 @@ void agree_on_failure(Communicator& world, const std::optional<std::string>& loc
   }
   if (reporter < 0) return;
   uint64_t length = (world.rank() == reporter) ? local_error->size() : 0;
-  world.broadcast(&length, sizeof(length), reporter);
+  world.broadcast(host_span(&length, 1), reporter);
   std::string message(length, '\0');
   if (world.rank() == reporter) message = *local_error;
-  world.broadcast(message.data(), length, reporter);
+  world.broadcast(host_span(message), reporter);
   if (reporter != 0) message = concat("rank ", reporter, ": ", message);
   throw CollectiveFailure(message, reporter);
 }
 
-void run_collectively(Communicator& world, const std::function<void()>& phase) {
+void run_collectively(HostCommunicator& world, const std::function<void()>& phase) {
   std::optional<std::string> error;
   try {
     phase();

@@ -24,9 +24,9 @@ class CollectiveFailure : public Error {
 
 // Collective over `world`. `local_error` is this rank's failure, if any. Throws CollectiveFailure on every rank
 // when any rank failed; returns normally on every rank otherwise.
-void agree_on_failure(Communicator& world, const std::optional<std::string>& local_error);
+void agree_on_failure(HostCommunicator& world, const std::optional<std::string>& local_error);
 
 // Runs `phase` on this rank, catching tessera::Error (and std::exception), then agree_on_failure.
-void run_collectively(Communicator& world, const std::function<void()>& phase);
+void run_collectively(HostCommunicator& world, const std::function<void()>& phase);
 
 }  // namespace tessera::parallel

@@ -182,7 +182,7 @@ ControlChannel::Peer* ControlChannel::peer(int rank) {
   return peers_[static_cast<size_t>(rank)].get();
 }
 
-std::unique_ptr<ControlChannel> ControlChannel::open(Communicator& world, const std::string& host_name,
+std::unique_ptr<ControlChannel> ControlChannel::open(HostCommunicator& world, const std::string& host_name,
                                                      std::chrono::milliseconds connect_timeout) {
   const int rank = world.rank();
   const int size = world.size();
@@ -193,11 +193,11 @@ std::unique_ptr<ControlChannel> ControlChannel::open(Communicator& world, const 
   // Where is everyone? Loopback is enough when every rank shares the leader's host.
   std::array<char, kHostBytes> leader_host{};
   if (rank == 0) std::strncpy(leader_host.data(), host_name.c_str(), kHostBytes - 1);
-  world.broadcast(leader_host.data(), kHostBytes, 0);
+  world.broadcast(host_span(leader_host), 0);
   channel->hosts_[0] = leader_host.data();
   const float here = host_name == leader_host.data() ? 1.0f : 0.0f;
   std::vector<float> same_host(static_cast<size_t>(size));
-  world.all_gather(&here, same_host.data(), 1);
+  world.all_gather(host_span(&here, 1), host_span(same_host));
   bool single_host = true;
   for (const float s : same_host) single_host = single_host && s != 0.0f;
 
@@ -238,7 +238,7 @@ std::unique_ptr<ControlChannel> ControlChannel::open(Communicator& world, const 
     if (listener >= 0) ::close(listener);
     throw;
   }
-  world.broadcast(endpoint.data(), kEndpointBytes, 0);
+  world.broadcast(host_span(endpoint), 0);
   const uint8_t* token = endpoint.data();
   uint16_t port = 0;
   std::memcpy(&port, endpoint.data() + kTokenBytes, 2);

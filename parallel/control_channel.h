@@ -38,7 +38,7 @@ struct ControlMessage {
 class ControlChannel {
  public:
   // Collective over `world`. `connect_timeout` bounds the whole set-up.
-  static std::unique_ptr<ControlChannel> open(Communicator& world, const std::string& host_name,
+  static std::unique_ptr<ControlChannel> open(HostCommunicator& world, const std::string& host_name,
                                               std::chrono::milliseconds connect_timeout);
   ~ControlChannel();
   ControlChannel(const ControlChannel&) = delete;

@@ -1,12 +1,15 @@
 #pragma once
-// A non-blocking communicator operation in progress (Communicator::start_send, start_recv, start_broadcast).
+// A non-blocking communicator operation in progress (BasicCommunicator::start_send, start_recv, start_broadcast,
+// parallel/communicator.h), whatever the backend and the memory space.
 //
 // Ownership: the caller keeps the operation's buffer alive and untouched until the operation is done; the handle
-// says when. RAII: a handle never leaks a pending operation. Its destructor finishes what is left: a send or a
-// broadcast is waited for (its peers may still need the bytes), a receive that has not matched a message is
-// cancelled (nobody will read its buffer). Errors surface from test() and wait() as tessera::Error naming the
-// group, the op and the peer; a destructor that meets one swallows it (the engine is already failing, and the
-// rank watchdog ends a rank whose peer never answers).
+// says when. RAII: a handle never leaks a pending operation. Its destructor (and a move-assignment over it)
+// finishes what is left: a send or a broadcast is waited for (its peers may still need the bytes), a receive that
+// has not completed is cancelled where the backend can cancel (MPI, staged: nobody will read its buffer); NCCL
+// cannot, and waits at most its watchdog's timeout before aborting its communicator. Errors surface from test()
+// and wait() as tessera::Error naming the group, the op and the peer; a destructor that meets one swallows it (the
+// engine is already failing, and the rank watchdog ends a rank whose peer never answers).
+// Lifetimes: the communicator that returned a handle outlives it.
 // Threads: one handle is used by one thread, the thread that owns its communicator (the engine thread).
 #include <chrono>
 #include <memory>

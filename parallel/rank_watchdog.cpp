@@ -31,7 +31,7 @@ std::string ActivitySnapshot::describe() const {
   return "unknown";
 }
 
-RankWatchdog::RankWatchdog(Communicator& world, const Topology& topology, const std::string& host_name,
+RankWatchdog::RankWatchdog(HostCommunicator& world, const Topology& topology, const std::string& host_name,
                            const RankActivity& activity, RankWatchdogOptions options, FailureHandler on_failure)
     : topology_(topology), activity_(activity), options_(options), on_failure_(std::move(on_failure)) {
   TESSERA_CHECK(world.size() == topology.world_size() && world.rank() == topology.rank(),

@@ -55,7 +55,7 @@ using FailureHandler = std::function<void(const std::string& message)>;
 class RankWatchdog {
  public:
   // Collective over `world` (whose ranks are the topology's). Starts the watchdog thread.
-  RankWatchdog(Communicator& world, const Topology& topology, const std::string& host_name,
+  RankWatchdog(HostCommunicator& world, const Topology& topology, const std::string& host_name,
                const RankActivity& activity, RankWatchdogOptions options, FailureHandler on_failure = {});
   // Without stop(), stops watching and closes the connections without a goodbye: a rank that leaves on its own
   // (an error path that the others did not agree on) is then seen by the others as gone, and the job ends.

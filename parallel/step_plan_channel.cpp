@@ -17,7 +17,7 @@ constexpr size_t kMaxInFlight = 64;
 
 }  // namespace
 
-StepPlanChannel::StepPlanChannel(Communicator& world, int root) : world_(world), root_(root) {
+StepPlanChannel::StepPlanChannel(HostCommunicator& world, int root) : world_(world), root_(root) {
   TESSERA_CHECK(root >= 0 && root < world.size(), "step plan channel on ", world.name(), ": root ", root,
                 " is outside the group of ", world.size());
 }
@@ -45,14 +45,14 @@ void StepPlanChannel::publish(const StepPlan& plan) {
   const size_t head = std::min(bytes.size(), kInlineBytes);
   std::memcpy(b.frame.data() + kLengthBytes, bytes.data(), head);
   b.rest.assign(bytes.begin() + static_cast<std::ptrdiff_t>(head), bytes.end());
-  b.head = world_.start_broadcast(b.frame.data(), b.frame.size(), root_);
-  if (!b.rest.empty()) b.tail = world_.start_broadcast(b.rest.data(), b.rest.size(), root_);
+  b.head = world_.start_broadcast(host_span(b.frame), root_);
+  if (!b.rest.empty()) b.tail = world_.start_broadcast(host_span(b.rest), root_);
 }
 
 StepPlan StepPlanChannel::receive() {
   TESSERA_CHECK(world_.rank() != root_, "the root (member ", root_, ") does not receive its own step plans");
   std::vector<std::byte> frame(kFrameBytes);
-  world_.start_broadcast(frame.data(), frame.size(), root_).wait_without_spinning();
+  world_.start_broadcast(host_span(frame), root_).wait_without_spinning();
   uint64_t length = 0;
   std::memcpy(&length, frame.data(), kLengthBytes);
   TESSERA_CHECK(length <= kMaxPlanBytes, "step plan frame on ", world_.name(), " announces ", length, " bytes");
@@ -60,7 +60,7 @@ StepPlan StepPlanChannel::receive() {
   const size_t head = std::min(bytes.size(), kInlineBytes);
   std::memcpy(bytes.data(), frame.data() + kLengthBytes, head);
   if (bytes.size() > head) {
-    world_.start_broadcast(bytes.data() + head, bytes.size() - head, root_).wait();
+    world_.start_broadcast(host_span(bytes).subspan(head), root_).wait();
   }
   last_plan_bytes_ = bytes.size();
   return decoder_.decode(bytes);

@@ -28,7 +28,7 @@ class StepPlanChannel {
   static constexpr size_t kFrameBytes = 8192;
 
   // `world` must outlive the channel; every member constructs one with the same root.
-  explicit StepPlanChannel(Communicator& world, int root = 0);
+  explicit StepPlanChannel(HostCommunicator& world, int root = 0);
   StepPlanChannel(const StepPlanChannel&) = delete;
   StepPlanChannel& operator=(const StepPlanChannel&) = delete;
 
@@ -50,7 +50,7 @@ class StepPlanChannel {
   };
   void reap_completed();
 
-  Communicator& world_;
+  HostCommunicator& world_;
   int root_;
   StepPlanEncoder encoder_;  // the root's
   StepPlanDecoder decoder_;  // every other member's

@@ -192,7 +192,7 @@ std::vector<StageTime> time_stages(runtime::Replica& replica, const BenchOptions
   const float send[3] = {static_cast<float>(mine.embed_ms), static_cast<float>(mine.layers_ms),
                          static_cast<float>(mine.head_ms)};
   std::vector<float> all(static_cast<size_t>(topo.world_size()) * 3);
-  replica.world().all_gather(send, all.data(), 3);
+  replica.world().all_gather(parallel::host_span(send), parallel::host_span(all));
   std::vector<StageTime> stages;
   for (int s = 0; s < topo.pp(); ++s) {
     const float* f = &all[static_cast<size_t>(topo.rank_of(s, 0)) * 3];

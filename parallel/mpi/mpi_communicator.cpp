@@ -55,6 +55,11 @@ class MpiRequest final : public PendingOperation::Backend {
   void check(int status) {
     if (status == MPI_SUCCESS) return;
     request_ = MPI_REQUEST_NULL;
+    int error_class = status;
+    MPI_Error_class(status, &error_class);
+    if (error_class == MPI_ERR_TRUNCATE && expected_ >= 0) {
+      fail(what_, ": the message is larger than the ", expected_, "-byte receive (", mpi_error_text(status), ")");
+    }
     fail(what_, " failed: ", mpi_error_text(status));
   }
   void check_size(const MPI_Status& status) const {
@@ -118,63 +123,72 @@ void MpiCommunicator::check_peer(int peer, const char* op) const {
   TESSERA_CHECK(peer != rank_, op, " on ", name_, ": member ", rank_, " cannot exchange with itself");
 }
 
-void MpiCommunicator::all_reduce_sum(float* data, size_t count) {
-  for (size_t done = 0; done < count;) {
-    const size_t n = std::min(kMaxChunk, count - done);
-    check(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_), "all_reduce_sum(f32)");
+void MpiCommunicator::check_tag(MessageTag tag, const char* op) const {
+  TESSERA_CHECK(is_known_tag(tag), op, " on ", name_, ": tag ", to_int(tag),
+                " is in no range of parallel/message_tags.h");
+}
+
+void MpiCommunicator::all_reduce_sum(Span<float> data) {
+  for (size_t done = 0; done < data.size();) {
+    const size_t n = std::min(kMaxChunk, data.size() - done);
+    check(MPI_Allreduce(MPI_IN_PLACE, data.data() + done, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_),
+          "all_reduce_sum(f32)");
     done += n;
   }
 }
 
-void MpiCommunicator::all_reduce_sum(bf16* data, size_t count) {
+void MpiCommunicator::all_reduce_sum(Span<bf16> data) {
   // Sum in f32 and round once: a bf16 running sum would lose precision with every member added.
-  scratch_.resize(count);
-  for (size_t i = 0; i < count; ++i) scratch_[i] = bf16_to_float(data[i]);
-  all_reduce_sum(scratch_.data(), count);
-  for (size_t i = 0; i < count; ++i) data[i] = float_to_bf16(scratch_[i]);
+  scratch_.resize(data.size());
+  for (size_t i = 0; i < data.size(); ++i) scratch_[i] = bf16_to_float(data.data()[i]);
+  all_reduce_sum(host_span(scratch_));
+  for (size_t i = 0; i < data.size(); ++i) data.data()[i] = float_to_bf16(scratch_[i]);
 }
 
-void MpiCommunicator::all_gather(const float* send, float* recv, size_t count) {
+void MpiCommunicator::all_gather(Span<const float> send, Span<float> recv) {
+  check_all_gather_sizes(*this, send.size(), recv.size());
+  const size_t count = send.size();
   TESSERA_CHECK(count <= kMaxChunk, "all_gather on ", name_, ": ", count, " elements per member exceeds the limit");
-  check(MPI_Allgather(send, static_cast<int>(count), MPI_FLOAT, recv, static_cast<int>(count), MPI_FLOAT, comm_),
+  check(MPI_Allgather(send.data(), static_cast<int>(count), MPI_FLOAT, recv.data(), static_cast<int>(count),
+                      MPI_FLOAT, comm_),
         "all_gather");
 }
 
-void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {
+void MpiCommunicator::broadcast(Bytes data, int root) {
   TESSERA_CHECK(root >= 0 && root < size_, "broadcast on ", name_, ": root ", root, " is outside the group of ", size_);
-  auto* bytes_ptr = static_cast<char*>(data);
-  for (size_t done = 0; done < bytes;) {
-    const size_t n = std::min(kMaxChunk, bytes - done);
-    check(MPI_Bcast(bytes_ptr + done, static_cast<int>(n), MPI_BYTE, root, comm_), "broadcast", root);
+  for (size_t done = 0; done < data.size();) {
+    const size_t n = std::min(kMaxChunk, data.size() - done);
+    check(MPI_Bcast(data.data() + done, static_cast<int>(n), MPI_BYTE, root, comm_), "broadcast", root);
     done += n;
   }
 }
 
-void MpiCommunicator::send(const void* data, size_t bytes, int peer, MessageTag tag) {
+void MpiCommunicator::send(ConstBytes data, int peer, MessageTag tag) {
   check_peer(peer, "send");
-  const auto* bytes_ptr = static_cast<const char*>(data);
+  check_tag(tag, "send");
   size_t done = 0;
   do {  // once even for zero bytes: the receiver expects a message
-    const size_t n = std::min(kMaxChunk, bytes - done);
-    check(MPI_Send(bytes_ptr + done, static_cast<int>(n), MPI_BYTE, peer, to_int(tag), comm_), "send", peer);
+    const size_t n = std::min(kMaxChunk, data.size() - done);
+    check(MPI_Send(data.data() + done, static_cast<int>(n), MPI_BYTE, peer, to_int(tag), comm_), "send", peer);
     done += n;
-  } while (done < bytes);
+  } while (done < data.size());
 }
 
-void MpiCommunicator::recv(void* data, size_t bytes, int peer, MessageTag tag) {
+void MpiCommunicator::recv(Bytes data, int peer, MessageTag tag) {
   check_peer(peer, "recv");
-  auto* bytes_ptr = static_cast<char*>(data);
+  check_tag(tag, "recv");
   size_t done = 0;
   do {
-    const size_t n = std::min(kMaxChunk, bytes - done);
+    const size_t n = std::min(kMaxChunk, data.size() - done);
     MPI_Status status;
-    check(MPI_Recv(bytes_ptr + done, static_cast<int>(n), MPI_BYTE, peer, to_int(tag), comm_, &status), "recv", peer);
+    check(MPI_Recv(data.data() + done, static_cast<int>(n), MPI_BYTE, peer, to_int(tag), comm_, &status), "recv",
+          peer);
     int received = 0;
     MPI_Get_count(&status, MPI_BYTE, &received);
     TESSERA_CHECK(static_cast<size_t>(received) == n, "recv on ", name_, " from peer ", peer, ": expected ", n,
                   " bytes, got ", received);
     done += n;
-  } while (done < bytes);
+  } while (done < data.size());
 }
 
 void MpiCommunicator::barrier() { check(MPI_Barrier(comm_), "barrier"); }
@@ -195,32 +209,34 @@ int message_size(size_t bytes, const std::string& name, const char* op) {
 
 }  // namespace
 
-PendingOperation MpiCommunicator::start_send(const void* data, size_t bytes, int peer, MessageTag tag) {
+PendingOperation MpiCommunicator::start_send(ConstBytes data, int peer, MessageTag tag) {
   check_peer(peer, "start_send");
-  const int n = message_size(bytes, name_, "start_send");
+  check_tag(tag, "start_send");
+  const int n = message_size(data.size(), name_, "start_send");
   MPI_Request request = MPI_REQUEST_NULL;
-  check(MPI_Isend(data, n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_send", peer);
+  check(MPI_Isend(data.data(), n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_send", peer);
   return PendingOperation(std::make_unique<MpiRequest>(
       request, concat("send on ", name_, " (member ", rank_, " of ", size_, ", peer ", peer, ", tag ", to_int(tag), ")"),
       -1, false));
 }
 
-PendingOperation MpiCommunicator::start_recv(void* data, size_t bytes, int peer, MessageTag tag) {
+PendingOperation MpiCommunicator::start_recv(Bytes data, int peer, MessageTag tag) {
   check_peer(peer, "start_recv");
-  const int n = message_size(bytes, name_, "start_recv");
+  check_tag(tag, "start_recv");
+  const int n = message_size(data.size(), name_, "start_recv");
   MPI_Request request = MPI_REQUEST_NULL;
-  check(MPI_Irecv(data, n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_recv", peer);
+  check(MPI_Irecv(data.data(), n, MPI_BYTE, peer, to_int(tag), comm_, &request), "start_recv", peer);
   return PendingOperation(std::make_unique<MpiRequest>(
       request, concat("recv on ", name_, " (member ", rank_, " of ", size_, ", peer ", peer, ", tag ", to_int(tag), ")"),
       n, true));
 }
 
-PendingOperation MpiCommunicator::start_broadcast(void* data, size_t bytes, int root) {
+PendingOperation MpiCommunicator::start_broadcast(Bytes data, int root) {
   TESSERA_CHECK(root >= 0 && root < size_, "start_broadcast on ", name_, ": root ", root, " is outside the group of ",
                 size_);
-  const int n = message_size(bytes, name_, "start_broadcast");
+  const int n = message_size(data.size(), name_, "start_broadcast");
   MPI_Request request = MPI_REQUEST_NULL;
-  check(MPI_Ibcast(data, n, MPI_BYTE, root, comm_, &request), "start_broadcast", root);
+  check(MPI_Ibcast(data.data(), n, MPI_BYTE, root, comm_, &request), "start_broadcast", root);
   // A collective cannot be cancelled: abandoning one waits for it.
   return PendingOperation(std::make_unique<MpiRequest>(
       request, concat("broadcast on ", name_, " (member ", rank_, " of ", size_, ", root ", root, ")"), -1, false));

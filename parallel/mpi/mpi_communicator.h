@@ -1,5 +1,5 @@
 #pragma once
-// The MPI backend of Communicator: host memory, any MPI transport (shared memory, TCP, UCX/InfiniBand).
+// The MPI backend of HostCommunicator: host memory, any MPI transport (shared memory, TCP, UCX/InfiniBand).
 #include <mpi.h>
 
 #include <memory>
@@ -10,7 +10,7 @@
 
 namespace tessera::parallel {
 
-class MpiCommunicator final : public Communicator {
+class MpiCommunicator final : public HostCommunicator {
  public:
   // Takes ownership of `comm` (freed in the destructor unless it is MPI_COMM_WORLD).
   MpiCommunicator(MPI_Comm comm, std::string name);
@@ -27,25 +27,27 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   const std::string& name() const override { return name_; }
 
-  void all_reduce_sum(float* data, size_t count) override;
-  void all_reduce_sum(bf16* data, size_t count) override;
-  void all_gather(const float* send, float* recv, size_t count) override;
-  void broadcast(void* data, size_t bytes, int root) override;
-  void send(const void* data, size_t bytes, int peer, MessageTag tag) override;
-  void recv(void* data, size_t bytes, int peer, MessageTag tag) override;
+  void all_reduce_sum(Span<float> data) override;
+  void all_reduce_sum(Span<bf16> data) override;
+  void all_gather(Span<const float> send, Span<float> recv) override;
+  void broadcast(Bytes data, int root) override;
+  void send(ConstBytes data, int peer, MessageTag tag) override;
+  void recv(Bytes data, int peer, MessageTag tag) override;
   void barrier() override;
   int64_t all_reduce_min(int64_t value) override;
 
-  // One MPI request each (a message of up to INT_MAX bytes).
-  PendingOperation start_send(const void* data, size_t bytes, int peer, MessageTag tag) override;
-  PendingOperation start_recv(void* data, size_t bytes, int peer, MessageTag tag) override;
-  PendingOperation start_broadcast(void* data, size_t bytes, int root) override;
+  // One MPI request each (a message of up to INT_MAX bytes). A handle dropped before completion waits for a send
+  // or a broadcast and cancels a receive (MPI_Cancel), which then matches nothing.
+  [[nodiscard]] PendingOperation start_send(ConstBytes data, int peer, MessageTag tag) override;
+  [[nodiscard]] PendingOperation start_recv(Bytes data, int peer, MessageTag tag) override;
+  [[nodiscard]] PendingOperation start_broadcast(Bytes data, int root) override;
 
   MPI_Comm handle() const { return comm_; }
 
  private:
   void check(int mpi_status, const char* op, int peer = -1) const;
   void check_peer(int peer, const char* op) const;
+  void check_tag(MessageTag tag, const char* op) const;
 
   MPI_Comm comm_;
   std::string name_;

@@ -33,4 +33,10 @@ ProcessGroups make_mpi_process_groups(const Topology& topology) {
   return groups;
 }
 
+std::unique_ptr<HostCommunicator> make_mpi_world() { return MpiCommunicator::world(); }
+
+std::unique_ptr<HostCommunicator> make_mpi_group(const std::vector<int>& world_ranks, std::string name) {
+  return MpiCommunicator::from_world_ranks(world_ranks, std::move(name));
+}
+
 }  // namespace tessera::parallel

@@ -63,7 +63,7 @@ uint64_t CudaDecoderStage::activation_bytes(const ModelConfig& c, const TensorPa
 CudaDecoderStage::CudaDecoderStage(const ModelConfig& config, const TensorParallelShard& shard, CudaStageLimits limits,
                                    std::unique_ptr<CachingDevicePool> pool, CudaStream device_stream,
                                    DeviceStageWeights weights, int64_t kv_blocks,
-                                   std::unique_ptr<parallel::Communicator> tp_device)
+                                   std::unique_ptr<parallel::DeviceCommunicator> tp_device)
     : config_(config),
       shard_(shard),
       limits_(std::move(limits)),
@@ -132,7 +132,7 @@ CudaDecoderStage::~CudaDecoderStage() {
 
 void CudaDecoderStage::all_reduce(__nv_bfloat16* data, int64_t count) {
   static_assert(sizeof(bf16) == sizeof(__nv_bfloat16), "tessera::bf16 and __nv_bfloat16 are the same 16 bits");
-  tp_->all_reduce_sum(reinterpret_cast<bf16*>(data), static_cast<size_t>(count));
+  tp_->all_reduce_sum(parallel::device_span(reinterpret_cast<bf16*>(data), static_cast<size_t>(count)));
 }
 
 void CudaDecoderStage::upload_hidden(const Tensor& hidden, int64_t rows) {
@@ -339,7 +339,8 @@ void CudaDecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& 
     }
     send = padded_logits_.get();
   }
-  tp_->all_gather(send, gathered_logits_.get(), static_cast<size_t>(n * stride));
+  tp_->all_gather(parallel::device_span(send, static_cast<size_t>(n * stride)),
+                  parallel::device_span(gathered_logits_.get(), static_cast<size_t>(shard_.tp * n * stride)));
   host_staging_.resize(static_cast<size_t>(shard_.tp * n * stride));
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(host_staging_.data(), gathered_logits_.get(),
                                      host_staging_.size() * sizeof(float), cudaMemcpyDeviceToHost, s));

@@ -53,7 +53,7 @@ class CudaDecoderStage final : public ModelStage {
   // the numbers when they do not fit). `tp_device` is null when the shard's tp is 1.
   CudaDecoderStage(const ModelConfig& config, const TensorParallelShard& shard, CudaStageLimits limits,
                    std::unique_ptr<CachingDevicePool> pool, CudaStream stream, DeviceStageWeights weights,
-                   int64_t kv_blocks, std::unique_ptr<parallel::Communicator> tp_device);
+                   int64_t kv_blocks, std::unique_ptr<parallel::DeviceCommunicator> tp_device);
   ~CudaDecoderStage() override;
   CudaDecoderStage(const CudaDecoderStage&) = delete;
   CudaDecoderStage& operator=(const CudaDecoderStage&) = delete;
@@ -107,7 +107,7 @@ class CudaDecoderStage final : public ModelStage {
   // outlives the work on it.
   std::unique_ptr<CachingDevicePool> pool_;
   CudaStream stream_;
-  std::unique_ptr<parallel::Communicator> tp_;
+  std::unique_ptr<parallel::DeviceCommunicator> tp_;
   DeviceStageWeights weights_;
   std::vector<kernels::cuda::DeviceKvCache<__nv_bfloat16>> kv_;  // one per local layer, into kv_memory_
   std::vector<DeviceArray<__nv_bfloat16>> kv_memory_;

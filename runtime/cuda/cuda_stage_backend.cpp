@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "kernels/base/error.h"
-#include "parallel/mpi/mpi_communicator.h"
+#include "parallel/process_groups.h"
 #include "parallel/staged/staged_communicator.h"
 #include "runtime/cuda/cuda_decoder_stage.h"
 #include "runtime/cuda/nccl_support.h"
@@ -83,13 +83,12 @@ class CudaStageBuilder final : public StageBuilder {
     const StageRequest& r = request_;
     // NCCL refuses two members on one device: when any rank shares its GPU, every TP group goes through the host.
     const bool shared = world_min(bound_.binding.ranks_on_device > 1 ? 0 : 1) == 0;
-    std::unique_ptr<parallel::Communicator> tp;
+    std::unique_ptr<parallel::DeviceCommunicator> tp;
     if (r.topology.tp() > 1) {
       if (!shared && nccl_available()) {
         tp = make_nccl_communicator(r.tp, stream_.get());
       } else {
-        auto host = parallel::MpiCommunicator::from_world_ranks(r.topology.tp_group(r.topology.stage()),
-                                                                concat(r.tp.name(), " (staged)"));
+        auto host = parallel::make_mpi_group(r.topology.tp_group(r.topology.stage()), concat(r.tp.name(), " (staged)"));
         tp = std::make_unique<parallel::StagedCommunicator>(std::move(host), stream_.get());
       }
     }

@@ -5,7 +5,8 @@ namespace tessera::runtime::cuda {
 
 bool nccl_available() { return true; }
 
-std::unique_ptr<parallel::Communicator> make_nccl_communicator(parallel::Communicator& bootstrap, cudaStream_t stream) {
+std::unique_ptr<parallel::DeviceCommunicator> make_nccl_communicator(parallel::HostCommunicator& bootstrap,
+                                                                   cudaStream_t stream) {
   return std::make_unique<parallel::NcclCommunicator>(bootstrap, stream);
 }
 

@@ -10,6 +10,7 @@ namespace tessera::runtime::cuda {
 
 bool nccl_available();
 // An NCCL communicator with bootstrap's members (collective over bootstrap); throws when NCCL is unavailable.
-std::unique_ptr<parallel::Communicator> make_nccl_communicator(parallel::Communicator& bootstrap, cudaStream_t stream);
+std::unique_ptr<parallel::DeviceCommunicator> make_nccl_communicator(parallel::HostCommunicator& bootstrap,
+                                                                   cudaStream_t stream);
 
 }  // namespace tessera::runtime::cuda

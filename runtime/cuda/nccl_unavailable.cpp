@@ -5,7 +5,7 @@ namespace tessera::runtime::cuda {
 
 bool nccl_available() { return false; }
 
-std::unique_ptr<parallel::Communicator> make_nccl_communicator(parallel::Communicator& bootstrap, cudaStream_t) {
+std::unique_ptr<parallel::DeviceCommunicator> make_nccl_communicator(parallel::HostCommunicator& bootstrap, cudaStream_t) {
   fail("NCCL communicator for ", bootstrap.name(), ": this build has no NCCL (set NCCL_HOME and reconfigure)");
 }
 

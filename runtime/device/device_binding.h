@@ -1,34 +1,22 @@
 #pragma once
-// Which GPU a rank uses. The launcher says where a rank sits on its node (Open MPI's local rank, Slurm's
-// local id, else an MPI shared-memory split); the mapping to a device is a pure function of that, the
+// Which GPU a rank uses. Where a rank sits on its node comes from parallel/local_rank.h (the launcher's
+// environment, else the communication layer); the mapping to a device is a pure function of that, the
 // number of visible devices and how many ranks share one GPU:  device = local_rank / ranks_per_gpu.
 // CUDA_VISIBLE_DEVICES is respected: ordinals count visible devices only, and messages name the
 // physical entry. The cudaSetDevice part lives in runtime/device/cuda/ (built only with CUDA).
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "parallel/local_rank.h"
+
 namespace tessera::runtime {
 
-// Reads one environment variable; tests pass their own.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
-EnvLookup process_environment();
-
-struct LocalRank {
-  int rank = 0;
-  int size = 0;        // ranks on this node; 0 when the launcher did not say
-  std::string source;  // "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID" or "MPI_COMM_TYPE_SHARED"
-};
-
-// Open MPI's OMPI_COMM_WORLD_LOCAL_RANK/_SIZE, then Slurm's SLURM_LOCALID (size from
-// SLURM_NTASKS_PER_NODE when it is a plain number). nullopt when neither is set; throws tessera::Error
-// naming the variable when one is set but is not a non-negative integer.
-std::optional<LocalRank> local_rank_from_environment(const EnvLookup& env);
-
-// The environment's answer, else an MPI_COMM_TYPE_SHARED split of MPI_COMM_WORLD. The fallback is
-// collective: under one launcher every rank takes the same path, so every rank joins it.
-LocalRank detect_local_rank(const EnvLookup& env = process_environment());
+using parallel::detect_local_rank;
+using parallel::EnvLookup;
+using parallel::local_rank_from_environment;
+using parallel::LocalRank;
+using parallel::process_environment;
 
 // CUDA_VISIBLE_DEVICES as a list of entries ("0", "3", "GPU-8e1f...", "MIG-..."); spaces trimmed.
 std::vector<std::string> parse_visible_devices(const std::string& value);

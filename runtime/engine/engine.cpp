@@ -14,7 +14,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-Engine::Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size,
+Engine::Engine(parallel::HostCommunicator& world, StageExecutor& executor, int kv_blocks, int block_size,
                SchedulerLimits limits, parallel::RankActivity* activity)
     : world_(world),
       executor_(executor),

@@ -38,7 +38,7 @@ struct ServeLoopOptions {
 class Engine {
  public:
   // `activity`: where to report what the engine thread does (null: the engine's own).
-  Engine(parallel::Communicator& world, StageExecutor& executor, int kv_blocks, int block_size, SchedulerLimits limits,
+  Engine(parallel::HostCommunicator& world, StageExecutor& executor, int kv_blocks, int block_size, SchedulerLimits limits,
          parallel::RankActivity* activity = nullptr);
 
   // Leader only.
@@ -83,7 +83,7 @@ class Engine {
   bool busy() const { return !scheduler_.idle() || !in_flight_.empty(); }
   void heartbeat();
 
-  parallel::Communicator& world_;
+  parallel::HostCommunicator& world_;
   StageExecutor& executor_;
   Scheduler scheduler_;
   parallel::StepPlanChannel plans_;

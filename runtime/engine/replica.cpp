@@ -6,7 +6,6 @@
 #include <thread>
 
 #include "parallel/collective_failure.h"
-#include "parallel/mpi/mpi_communicator.h"
 #include "runtime/engine/stage_backend.h"
 #include "runtime/model/model_integrity.h"
 #include "runtime/model/model_source.h"
@@ -26,7 +25,7 @@ StageExecutor::Transfer pipeline_transfer(const std::string& name, const paralle
 
 std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   std::unique_ptr<Replica> replica(new Replica());
-  auto world = parallel::MpiCommunicator::world();
+  auto world = parallel::make_mpi_world();
   const int rank = world->rank(), size = world->size();
 
   // Phase 1: the layout. Deterministic, but agreed on anyway so that no rank goes on alone.
@@ -83,7 +82,7 @@ std::unique_ptr<Replica> Replica::create(const ReplicaOptions& options) {
   replica->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
 
   // Phase 3: the KV cache, of the blocks every rank can hold (the leader hands out blocks for all), and the engine.
-  parallel::Communicator& world_group = *replica->groups_.world;
+  parallel::HostCommunicator& world_group = *replica->groups_.world;
   const auto world_min = [&world_group](int64_t value) { return world_group.all_reduce_min(value); };
   const int64_t kv_blocks = world_min(fits_blocks);
   parallel::run_collectively(*replica->groups_.world, [&] {

@@ -21,12 +21,12 @@ namespace tessera::runtime {
 
 class Replica {
  public:
-  // Collective over MPI_COMM_WORLD.
+  // Collective over every rank of the world.
   static std::unique_ptr<Replica> create(const ReplicaOptions& options);
 
   const parallel::Topology& topology() const { return *topology_; }
   const ModelConfig& config() const { return config_; }
-  parallel::Communicator& world() { return *groups_.world; }
+  parallel::HostCommunicator& world() { return *groups_.world; }
   StageExecutor& executor() { return *executor_; }
   ModelStage& stage() { return *stage_; }  // the backend's stage (tests inspect it)
   Engine& engine() { return *engine_; }

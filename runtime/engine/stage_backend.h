@@ -31,7 +31,7 @@ struct StageRequest {
   const parallel::Topology& topology;
   TensorParallelShard shard;
   parallel::LayerRange layers;
-  parallel::Communicator& tp;  // host (MPI) TP group
+  parallel::HostCommunicator& tp;  // host (MPI) TP group
   int max_sequence_length = 0;
   int64_t wanted_kv_blocks = 0;  // what max_sequences sequences of max_sequence_length need
 };

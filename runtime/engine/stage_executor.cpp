@@ -41,18 +41,17 @@ Tensor StageExecutor::receive_hidden(int64_t rows, int64_t hidden_size) {
   const int previous = topology_.stage() - 1;
   Tensor hidden(DType::F32, {rows, hidden_size});
   if (transfer_ == Transfer::kFull) {
-    groups_.pipeline->recv(hidden.raw(), static_cast<size_t>(rows * hidden_size) * sizeof(float), previous,
-                           parallel::MessageTag::kHiddenStates);
+    groups_.pipeline->recv(parallel::host_span(hidden.span<float>()), previous, parallel::MessageTag::kHiddenStates);
     return hidden;
   }
   // My share of the rows from my peer of the previous stage, then every share from my TP group.
   const RowShare share = row_share(rows);
   const auto share_elements = static_cast<size_t>(share.per * hidden_size);
   std::vector<float> mine(share_elements, 0.0f);
-  groups_.pipeline->recv(mine.data(), static_cast<size_t>((share.end - share.begin) * hidden_size) * sizeof(float),
+  groups_.pipeline->recv(parallel::host_span(mine.data(), static_cast<size_t>((share.end - share.begin) * hidden_size)),
                          previous, parallel::MessageTag::kHiddenStates);
   std::vector<float> all(share_elements * static_cast<size_t>(topology_.tp()));
-  groups_.tp->all_gather(mine.data(), all.data(), share_elements);
+  groups_.tp->all_gather(parallel::host_span(mine), parallel::host_span(all));
   std::memcpy(hidden.raw(), all.data(), static_cast<size_t>(rows * hidden_size) * sizeof(float));
   return hidden;
 }
@@ -83,7 +82,7 @@ std::vector<StepOutput> PendingStepOutputs::wait() {
   const uint64_t size = *size_;
   TESSERA_CHECK(size <= (uint64_t{1} << 31), "step ", step_, ": sampling rank announced ", size, " bytes of results");
   std::vector<std::byte> bytes(size);
-  world_->recv(bytes.data(), bytes.size(), sampler_, parallel::MessageTag::kSampledTokens);
+  world_->recv(parallel::host_span(bytes), sampler_, parallel::MessageTag::kSampledTokens);
   world_ = nullptr;
   return decode_step_outputs(bytes);
 }
@@ -127,11 +126,10 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
     pending.sampler_ = sampler;
     pending.step_ = plan.step_index;
     pending.size_ = std::make_unique<uint64_t>(0);
-    pending.size_received_ =
-        groups_.world->start_recv(pending.size_.get(), sizeof(uint64_t), sampler, parallel::MessageTag::kStepOutputSizes);
+    pending.size_received_ = groups_.world->start_recv(parallel::host_span(pending.size_.get(), 1), sampler,
+                                                       parallel::MessageTag::kStepOutputSizes);
   }
   const int64_t hidden_size = stage_.config().hidden_size;
-  const size_t hidden_bytes = static_cast<size_t>(batch.num_tokens() * hidden_size) * sizeof(float);
 
   Tensor hidden;
   if (topology_.is_first_stage()) {
@@ -149,14 +147,13 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
   if (!topology_.is_last_stage()) {
     trace_done();
     PendingSend send;
-    const char* from = static_cast<const char*>(hidden.raw());
-    size_t bytes = hidden_bytes;
+    parallel::HostSpan<float> rows_out = parallel::host_span(hidden.span<float>());
     if (transfer_ == Transfer::kSliced) {  // my share of the rows: the receiving stage all-gathers the shares
       const RowShare share = row_share(batch.num_tokens());
-      from += static_cast<size_t>(share.begin * hidden_size) * sizeof(float);
-      bytes = static_cast<size_t>((share.end - share.begin) * hidden_size) * sizeof(float);
+      rows_out = rows_out.subspan(static_cast<size_t>(share.begin * hidden_size),
+                                  static_cast<size_t>((share.end - share.begin) * hidden_size));
     }
-    send.operation = groups_.pipeline->start_send(from, bytes, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
+    send.operation = groups_.pipeline->start_send(rows_out, topology_.stage() + 1, parallel::MessageTag::kHiddenStates);
     send.tensor = std::move(hidden);
     start_send(std::move(send));
   }
@@ -174,10 +171,10 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
         PendingSend send;
         send.bytes = encode_step_outputs(outputs);
         send.size = std::make_unique<uint64_t>(send.bytes.size());
-        send.size_operation =
-            groups_.world->start_send(send.size.get(), sizeof(uint64_t), 0, parallel::MessageTag::kStepOutputSizes);
+        send.size_operation = groups_.world->start_send(parallel::host_span(send.size.get(), 1), 0,
+                                                        parallel::MessageTag::kStepOutputSizes);
         send.operation =
-            groups_.world->start_send(send.bytes.data(), send.bytes.size(), 0, parallel::MessageTag::kSampledTokens);
+            groups_.world->start_send(parallel::host_span(send.bytes), 0, parallel::MessageTag::kSampledTokens);
         start_send(std::move(send));
       }
     }

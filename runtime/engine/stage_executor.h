@@ -43,7 +43,7 @@ class PendingStepOutputs {
  private:
   friend class StageExecutor;
   std::vector<StepOutput> outputs_;
-  parallel::Communicator* world_ = nullptr;  // set when the outputs come from another rank
+  parallel::HostCommunicator* world_ = nullptr;  // set when the outputs come from another rank
   int sampler_ = 0;
   uint64_t step_ = 0;
   std::unique_ptr<uint64_t> size_;           // the pending receive's buffer: a stable address

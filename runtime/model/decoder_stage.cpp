@@ -32,7 +32,7 @@ k::RopeConfig rope_config_of(const ModelConfig& c) {
 }
 
 DecoderStage::DecoderStage(const ModelConfig& config, const TensorParallelShard& shard, StageWeights weights,
-                           KvCacheShape cache_shape, parallel::Communicator& tp)
+                           KvCacheShape cache_shape, parallel::HostCommunicator& tp)
     : config_(config),
       shard_(shard),
       weights_(std::move(weights)),
@@ -64,7 +64,7 @@ void DecoderStage::embed(const ForwardBatch& batch, Tensor& hidden) {
   hidden = Tensor(DType::F32, {tokens, config_.hidden_size});
   k::embedding_lookup(batch.tokens.data(), tokens, weights_.embedding.data<float>(), shard_.vocab_begin,
                       shard_.vocab_end, config_.vocab_size, config_.hidden_size, hidden.data<float>());
-  if (tp_.size() > 1) tp_.all_reduce_sum(hidden.data<float>(), static_cast<size_t>(hidden.numel()));
+  if (tp_.size() > 1) tp_.all_reduce_sum(parallel::host_span(hidden.span<float>()));
 }
 
 void DecoderStage::run_layers(const ForwardBatch& batch, Tensor& hidden) {
@@ -114,7 +114,7 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
   // Row-parallel output projection: partial sums over this rank's heads, completed by the all-reduce.
   float* projected = projected_.data<float>();
   w.attn_output.matmul_transposed(attn, projected, tokens);
-  if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
+  if (tp_.size() > 1) tp_.all_reduce_sum(parallel::host_span(projected, static_cast<size_t>(tokens * dim)));
   k::add_inplace(hidden.data<float>(), projected, tokens * dim);
 }
 
@@ -127,7 +127,7 @@ void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
   k::silu_and_mul(gate_up_.data<float>(), act_.data<float>(), tokens, ffn);
   float* projected = projected_.data<float>();
   w.down.matmul_transposed(act_.data<float>(), projected, tokens);
-  if (tp_.size() > 1) tp_.all_reduce_sum(projected, static_cast<size_t>(tokens * dim));
+  if (tp_.size() > 1) tp_.all_reduce_sum(parallel::host_span(projected, static_cast<size_t>(tokens * dim)));
   k::add_inplace(hidden.data<float>(), projected, tokens * dim);
 }
 
@@ -160,7 +160,7 @@ void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows
     return;
   }
   Tensor gathered(DType::F32, {tp_.size(), n, stride});
-  tp_.all_gather(local_logits.data<float>(), gathered.data<float>(), static_cast<size_t>(n * stride));
+  tp_.all_gather(parallel::host_span(local_logits.span<float>()), parallel::host_span(gathered.span<float>()));
   for (int r = 0; r < tp_.size(); ++r) {
     const int64_t begin = std::min<int64_t>(vocab, r * stride);
     const int64_t count = std::min<int64_t>(vocab, begin + stride) - begin;

@@ -25,7 +25,7 @@ class DecoderStage final : public ModelStage {
  public:
   // `tp` is this rank's tensor-parallel group (size shard.tp); `weights` and `cache` cover this stage's layers.
   DecoderStage(const ModelConfig& config, const TensorParallelShard& shard, StageWeights weights,
-               KvCacheShape cache_shape, parallel::Communicator& tp);
+               KvCacheShape cache_shape, parallel::HostCommunicator& tp);
 
   const ModelConfig& config() const override { return config_; }
   const StageWeights& weights() const { return weights_; }
@@ -47,7 +47,7 @@ class DecoderStage final : public ModelStage {
   TensorParallelShard shard_;
   StageWeights weights_;
   PagedKvCache cache_;
-  parallel::Communicator& tp_;
+  parallel::HostCommunicator& tp_;
   kernels::cpu::RopeTable rope_;
   // Scratch buffers, grown to the largest batch seen.
   int64_t scratch_tokens_ = 0;

@@ -38,7 +38,7 @@ TEST(MpiCommunicator, AllReduceSumF32) {
   for (size_t count : {size_t{1}, size_t{3}, size_t{1000}, size_t{65537}}) {
     std::vector<float> data(count);
     for (size_t i = 0; i < count; ++i) data[i] = contribution(world->rank(), i);
-    world->all_reduce_sum(data.data(), count);
+    world->all_reduce_sum(host_span(data));
     for (size_t i = 0; i < count; ++i) {
       float expected = 0;
       for (int r = 0; r < n; ++r) expected += contribution(r, i);
@@ -52,7 +52,7 @@ TEST(MpiCommunicator, AllReduceSumBf16AccumulatesInF32) {
   const int n = world->size();
   std::vector<bf16> data(257);
   for (size_t i = 0; i < data.size(); ++i) data[i] = float_to_bf16(contribution(world->rank(), i));
-  world->all_reduce_sum(data.data(), data.size());
+  world->all_reduce_sum(host_span(data));
   for (size_t i = 0; i < data.size(); ++i) {
     float expected = 0;
     for (int r = 0; r < n; ++r) expected += bf16_to_float(float_to_bf16(contribution(r, i)));
@@ -66,7 +66,7 @@ TEST(MpiCommunicator, AllGatherPlacesEachMembersSliceInRankOrder) {
   std::vector<float> mine(count);
   for (size_t i = 0; i < count; ++i) mine[i] = static_cast<float>(world->rank() * 100 + static_cast<int>(i));
   std::vector<float> all(count * world->size(), -1.0f);
-  world->all_gather(mine.data(), all.data(), count);
+  world->all_gather(host_span(mine), host_span(all));
   for (int r = 0; r < world->size(); ++r) {
     for (size_t i = 0; i < count; ++i) {
       EXPECT_EQ(all[r * count + i], static_cast<float>(r * 100 + static_cast<int>(i)));
@@ -79,7 +79,7 @@ TEST(MpiCommunicator, BroadcastFromEveryRoot) {
   for (int root = 0; root < world->size(); ++root) {
     std::vector<int> data(17, -1);
     if (world->rank() == root) std::iota(data.begin(), data.end(), root * 1000);
-    world->broadcast(data.data(), data.size() * sizeof(int), root);
+    world->broadcast(host_span(data), root);
     for (size_t i = 0; i < data.size(); ++i) EXPECT_EQ(data[i], root * 1000 + static_cast<int>(i));
   }
 }
@@ -94,11 +94,11 @@ TEST(MpiCommunicator, SendRecvAroundARing) {
   for (size_t i = 0; i < out.size(); ++i) out[i] = world->rank() * 10.0 + static_cast<double>(i) / 4;
   // Even ranks send first, odd ranks receive first: no deadlock with blocking calls on any ring size.
   if (world->rank() % 2 == 0) {
-    world->send(out.data(), out.size() * sizeof(double), next, MessageTag::kTest);
-    world->recv(in.data(), in.size() * sizeof(double), prev, MessageTag::kTest);
+    world->send(host_span(out), next, MessageTag::kTest);
+    world->recv(host_span(in), prev, MessageTag::kTest);
   } else {
-    world->recv(in.data(), in.size() * sizeof(double), prev, MessageTag::kTest);
-    world->send(out.data(), out.size() * sizeof(double), next, MessageTag::kTest);
+    world->recv(host_span(in), prev, MessageTag::kTest);
+    world->send(host_span(out), next, MessageTag::kTest);
   }
   for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(in[i], prev * 10.0 + static_cast<double>(i) / 4);
 }
@@ -107,7 +107,7 @@ TEST(MpiCommunicator, BadPeerIsAnErrorNamingTheGroup) {
   auto world = MpiCommunicator::world();
   int value = 0;
   try {
-    world->send(&value, sizeof(value), world->size(), MessageTag::kTest);
+    world->send(host_span(&value, 1), world->size(), MessageTag::kTest);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("world"), std::string::npos) << e.what();
@@ -129,7 +129,7 @@ TEST(ProcessGroups, TpAndPipelineGroupsForEveryFactorisation) {
     ASSERT_EQ(groups.pipeline->rank(), topo.stage());
 
     float value = static_cast<float>(topo.rank());
-    groups.tp->all_reduce_sum(&value, 1);
+    groups.tp->all_reduce_sum(host_span(&value, 1));
     float expected = 0;
     for (int member : topo.tp_group(topo.stage())) expected += static_cast<float>(member);
     EXPECT_EQ(value, expected) << topo.describe();
@@ -137,11 +137,11 @@ TEST(ProcessGroups, TpAndPipelineGroupsForEveryFactorisation) {
     // A token travels through the pipeline, each stage adding its index.
     int token = 0;
     if (!topo.is_first_stage()) {
-      groups.pipeline->recv(&token, sizeof(token), topo.stage() - 1, MessageTag::kTest);
+      groups.pipeline->recv(host_span(&token, 1), topo.stage() - 1, MessageTag::kTest);
     }
     token += topo.stage() + 1;
     if (!topo.is_last_stage()) {
-      groups.pipeline->send(&token, sizeof(token), topo.stage() + 1, MessageTag::kTest);
+      groups.pipeline->send(host_span(&token, 1), topo.stage() + 1, MessageTag::kTest);
     }
     EXPECT_EQ(token, (topo.stage() + 1) * (topo.stage() + 2) / 2) << topo.describe();
   }

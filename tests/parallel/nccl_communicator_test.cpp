@@ -89,7 +89,7 @@ TEST_F(NcclCommunicatorTest, BadPeerNamesGroupAndOp) {
   auto& comm = make();
   DeviceBuffer<float> data(4);
   try {
-    comm.send(data.get(), 16, comm.size(), MessageTag::kTest);
+    comm.send(device_checks::span(data), comm.size(), MessageTag::kTest);
     FAIL() << "expected an error";
   } catch (const Error& error) {
     const std::string message = error.what();
@@ -107,7 +107,7 @@ TEST_F(NcclCommunicatorTest, WatchdogTimesOutAMissingPeer) {
   if (comm.rank() == 0) {
     DeviceBuffer<float> data(1024);
     try {
-      comm.all_reduce_sum(data.get(), 1024);
+      comm.all_reduce_sum(device_checks::span(data));
       FAIL() << "expected a timeout";
     } catch (const Error& error) {
       const std::string message = error.what();
@@ -116,6 +116,74 @@ TEST_F(NcclCommunicatorTest, WatchdogTimesOutAMissingPeer) {
     }
     EXPECT_TRUE(comm.aborted());
     EXPECT_THROW(comm.barrier(), Error);  // an aborted communicator refuses further work
+  }
+  bootstrap_->barrier();
+}
+
+// ---- Non-blocking operations (the checks NCCL supports; what it lacks is checked below) ----
+
+class NcclPendingOperations : public NcclCommunicatorTest {
+ protected:
+  void SetUp() override {
+    NcclCommunicatorTest::SetUp();
+    if (IsSkipped()) return;
+    if (bootstrap_->size() < 2) GTEST_SKIP() << "needs two ranks";
+  }
+};
+
+TEST_F(NcclPendingOperations, OneTagInPostOrder) { device_checks::async_one_tag_in_post_order(make()); }
+
+TEST_F(NcclPendingOperations, TestAndWaitWithoutSpinning) {
+  device_checks::async_test_and_wait_without_spinning(make());
+}
+
+TEST_F(NcclPendingOperations, DroppedSendStillDelivers) { device_checks::async_dropped_send_still_delivers(make()); }
+
+TEST_F(NcclPendingOperations, MoveAssignmentFinishesThePreviousOperation) {
+  device_checks::async_move_assignment_finishes_the_previous_operation(make());
+}
+
+TEST_F(NcclPendingOperations, BroadcastFromARootThatDoesNotWait) {
+  device_checks::async_broadcast_from_a_root_that_does_not_wait(make(), *bootstrap_);
+}
+
+TEST_F(NcclPendingOperations, LargeMessages) { device_checks::async_large_messages(make()); }
+
+TEST_F(NcclPendingOperations, EventsComeFromASmallPool) {
+  auto& comm = make();
+  DeviceBuffer<float> data(256);
+  for (int i = 0; i < 50; ++i) {
+    PendingOperation op = comm.rank() == 0 ? comm.start_send(device_checks::span(data), 1, MessageTag::kTest)
+                                           : comm.start_recv(device_checks::span(data), 0, MessageTag::kTest);
+    op.wait();
+  }
+  EXPECT_EQ(comm.events_created(), 1u) << "one event per op in flight, reused";
+  bootstrap_->barrier();
+}
+
+// NCCL cannot cancel one op: a receive nobody sends to, dropped, waits the watchdog's timeout, then aborts the
+// communicator. It never hangs the rank and never throws from the destructor.
+TEST_F(NcclPendingOperations, DroppedUnmatchedReceiveAbortsAfterTheTimeout) {
+  NcclOptions options;
+  options.watchdog.timeout = std::chrono::milliseconds(2'000);
+  auto& comm = make(options);
+  if (comm.rank() == 1) {
+    DeviceBuffer<float> data(16);
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      PendingOperation recv = comm.start_recv(device_checks::span(data), 0, MessageTag::kTest);
+    } catch (const Error& error) {
+      // Starting may itself time out, when NCCL waits for member 0 to connect: aborted just the same.
+      EXPECT_NE(std::string(error.what()).find("NCCL recv on world timed out"), std::string::npos) << error.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+    EXPECT_TRUE(comm.aborted());
+    try {
+      PendingOperation after = comm.start_send(device_checks::span(data), 0, MessageTag::kTest);
+      FAIL() << "an aborted communicator must refuse new work";
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find("was aborted"), std::string::npos) << error.what();
+    }
   }
   bootstrap_->barrier();
 }

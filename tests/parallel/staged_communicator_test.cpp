@@ -12,6 +12,8 @@
 namespace tessera::parallel {
 namespace {
 
+using testing_support::DeviceBuffer;
+
 bool gpu_everywhere() {
   int ok = testing_support::gpu_count() > 0 && cudaSetDevice(0) == cudaSuccess ? 1 : 0;
   int all_ok = 0;
@@ -54,6 +56,54 @@ TEST_F(StagedCommunicatorTest, BroadcastFromEveryRoot) {
 TEST_F(StagedCommunicatorTest, SendRecvAroundTheRing) {
   if (comm_->size() < 2) GTEST_SKIP() << "needs two ranks";
   device_checks::send_recv_around_the_ring(*comm_);
+}
+
+// ---- Non-blocking operations: every check, the staged backend keeps the host communicator's whole contract ----
+
+class StagedPendingOperations : public StagedCommunicatorTest {
+ protected:
+  void SetUp() override {
+    StagedCommunicatorTest::SetUp();
+    if (IsSkipped()) return;
+    if (comm_->size() < 2) GTEST_SKIP() << "needs two ranks";
+  }
+};
+
+TEST_F(StagedPendingOperations, OneTagInPostOrder) { device_checks::async_one_tag_in_post_order(*comm_); }
+TEST_F(StagedPendingOperations, TagsAreIndependent) { device_checks::async_tags_are_independent(*comm_); }
+TEST_F(StagedPendingOperations, TestAndWaitWithoutSpinning) {
+  device_checks::async_test_and_wait_without_spinning(*comm_);
+}
+TEST_F(StagedPendingOperations, ReceiveOfAnotherSizeThrows) {
+  device_checks::async_receive_of_another_size_throws(*comm_);
+}
+TEST_F(StagedPendingOperations, DroppedSendStillDelivers) { device_checks::async_dropped_send_still_delivers(*comm_); }
+TEST_F(StagedPendingOperations, DroppedUnmatchedReceiveIsCancelled) {
+  device_checks::async_dropped_unmatched_receive_is_cancelled(*comm_);
+}
+TEST_F(StagedPendingOperations, MoveAssignmentFinishesThePreviousOperation) {
+  device_checks::async_move_assignment_finishes_the_previous_operation(*comm_);
+}
+TEST_F(StagedPendingOperations, BroadcastFromARootThatDoesNotWait) {
+  auto side = MpiCommunicator::world();
+  device_checks::async_broadcast_from_a_root_that_does_not_wait(*comm_, *side);
+}
+TEST_F(StagedPendingOperations, LargeMessages) { device_checks::async_large_messages(*comm_); }
+
+TEST_F(StagedPendingOperations, EventsAndBuffersAreReused) {
+  DeviceBuffer<float> data(256);
+  for (int i = 0; i < 50; ++i) {
+    if (comm_->rank() > 1) continue;
+    PendingOperation op = comm_->rank() == 0
+                              ? comm_->start_send(device_checks::span(data), 1, MessageTag::kTest)
+                              : comm_->start_recv(device_checks::span(data), 0, MessageTag::kTest);
+    op.wait();
+  }
+  if (comm_->rank() <= 1) {
+    EXPECT_EQ(comm_->events_created(), 1u) << "one event per copy in flight, reused";
+    EXPECT_EQ(comm_->idle_staging_buffers(), 1u) << "every op gave its staging buffer back, and the next took it";
+  }
+  comm_->barrier();
 }
 
 }  // namespace

@@ -58,11 +58,11 @@ TEST(StepPlanBroadcast, TheRootDoesNotWaitForBusyMembers) {
   if (world->rank() == 0) {
     for (uint64_t step = 0; step < 8; ++step) channel.publish(plan_for(step, 1));
     int published = 8;
-    for (int member = 1; member < world->size(); ++member) world->send(&published, sizeof(published), member, MessageTag::kTest);
+    for (int member = 1; member < world->size(); ++member) world->send(host_span(&published, 1), member, MessageTag::kTest);
     channel.flush();
   } else {
     int published = 0;
-    world->recv(&published, sizeof(published), 0, MessageTag::kTest);
+    world->recv(host_span(&published, 1), 0, MessageTag::kTest);
     ASSERT_EQ(published, 8);
     for (uint64_t step = 0; step < 8; ++step) ASSERT_EQ(channel.receive(), plan_for(step, 1));
   }
@@ -102,9 +102,9 @@ TEST(StepPlanDeltaBroadcast, EveryRankRebuildsTheLeadersPlans) {
       bytes = encoder.encode(leader_plan(step));
       size = bytes.size();
     }
-    world->broadcast(&size, sizeof(size), 0);
+    world->broadcast(host_span(&size, 1), 0);
     bytes.resize(size);
-    world->broadcast(bytes.data(), bytes.size(), 0);
+    world->broadcast(host_span(bytes), 0);
     if (world->rank() != 0) {
       const StepPlan plan = decoder.decode(bytes);
       ASSERT_EQ(plan, leader_plan(step)) << "step " << step;

@@ -28,19 +28,29 @@ namespace {
 namespace k = kernels::cpu;
 
 // A group of one: reductions and gathers over a single member leave the data as it is.
-class SoloCommunicator final : public parallel::Communicator {
+class SoloCommunicator final : public parallel::HostCommunicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
   const std::string& name() const override { return name_; }
-  void all_reduce_sum(float*, size_t) override {}
-  void all_reduce_sum(bf16*, size_t) override {}
-  void all_gather(const float* send, float* recv, size_t count) override { std::memcpy(recv, send, count * 4); }
-  void broadcast(void*, size_t, int) override {}
-  void send(const void*, size_t, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
-  void recv(void*, size_t, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
+  void all_reduce_sum(Span<float>) override {}
+  void all_reduce_sum(Span<bf16>) override {}
+  void all_gather(Span<const float> send, Span<float> recv) override {
+    parallel::check_all_gather_sizes(*this, send.size(), recv.size());
+    std::memcpy(recv.data(), send.data(), send.size_bytes());
+  }
+  void broadcast(Bytes, int) override {}
+  void send(ConstBytes, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
+  void recv(Bytes, int, parallel::MessageTag) override { fail("a group of one has no peer"); }
   void barrier() override {}
   int64_t all_reduce_min(int64_t value) override { return value; }
+  parallel::PendingOperation start_send(ConstBytes, int, parallel::MessageTag) override {
+    fail("a group of one has no peer");
+  }
+  parallel::PendingOperation start_recv(Bytes, int, parallel::MessageTag) override {
+    fail("a group of one has no peer");
+  }
+  parallel::PendingOperation start_broadcast(Bytes, int) override { return {}; }  // the root is the only member
 
  private:
   std::string name_ = "solo";
