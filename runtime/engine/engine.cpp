@@ -38,7 +38,8 @@ bool Engine::launch_next(EngineObserver* observer) {
   plan.step_index = next_step_++;
   const bool has_work = !plan.sequences.empty();
   if (has_work) plan.micro_batch = static_cast<uint8_t>(launched_with_sequences_++ % pipeline_depth_);
-  // The watchdog's step deadline runs from the oldest plan in flight.
+  // The activity names the oldest plan in flight: the one a hung stage holds up first. The watchdog's step deadline
+  // runs from this transition; the leader waits for that plan's outputs within depth launches.
   activity_.set(parallel::Activity::kExecutingStep, in_flight_.empty() ? plan.step_index : in_flight_.front().plan.step_index);
   const double planning = seconds_since(plan_started);
   plans_.publish(plan);
