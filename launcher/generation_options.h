@@ -32,6 +32,7 @@ struct GenerationOptions {
   bool show_ids = false;
   bool ignore_eos = false;  // keep generating past end-of-generation tokens (benchmarks)
   std::string weight_dtype = "native";  // native | f32 | bf16 | q8_0: how the projection matrices are kept in memory
+  std::string pp_transfer = "auto";     // auto | full | sliced: how hidden states cross pipeline stages
 };
 
 // Registers the flags on `cmd`, writing into `options`.

@@ -82,7 +82,16 @@ def main():
         if two != reference:
             print(f"FAIL: two hosts ({mode}) gave ids {two!r}, one host {reference!r}")
             return 1
-    print(f"PASS: two hosts over {mode} give the single-host ids")
+        # Again with the hidden states crossing the bridge as 1/tp row slices that stage 1 all-gathers (what
+        # --pp-transfer auto picks between real hosts; these namespaces share one host name, so it is forced here).
+        sliced = run_group(hosts.on_host_a(["bash", os.path.join(source, "cluster", "mpirun-hostfile.sh"),
+                                            hosts.hostfile, "6"] + generate_args(model) + ["--pp-transfer", "sliced"]),
+                           timeout=300, env=env)
+        if sliced.returncode != 0 or ids(sliced.stdout) != reference:
+            print(f"FAIL: two hosts ({mode}), sliced transfers: exit {sliced.returncode}, ids {ids(sliced.stdout)!r}, "
+                  f"one host {reference!r}\n{sliced.stderr[-2000:]}")
+            return 1
+    print(f"PASS: two hosts over {mode} give the single-host ids, with full and with sliced stage transfers")
     return 0
 
 
