@@ -13,6 +13,15 @@ inline constexpr const char* kPpLayersHelp =
     "19,11), or auto: balance the stages' decode cost, counting the LM head on the last stage (default: equal "
     "counts)";
 
+// --pp-transfer, which every command that runs a replica has (generate, serve, bench): how hidden states cross
+// pipeline stages (runtime::ReplicaOptions::pipeline_transfer).
+inline void add_pp_transfer_option(CLI::App& cmd, std::string& pp_transfer) {
+  cmd.add_option("--pp-transfer", pp_transfer,
+                 "How hidden states cross stages: auto (default: 1/tp row slices all-gathered by the next stage when "
+                 "a stage boundary crosses hosts), full or sliced")
+      ->check(CLI::IsMember({"auto", "full", "sliced"}));
+}
+
 template <class T>
 void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
   if (flag && cmd.count(flag) > 0) return;

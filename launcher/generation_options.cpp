@@ -84,10 +84,7 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--seed", o.seed, "Sampling seed");
   cmd.add_option("--max-seq-len", o.max_sequence_length, "KV cache length per sequence (0: model's, at most 4096)");
   cmd.add_flag("--show-ids", o.show_ids, "Also print the generated token ids");
-  cmd.add_option("--pp-transfer", o.pp_transfer,
-                 "How hidden states cross stages: auto (default: 1/tp row slices all-gathered by the next stage when "
-                 "a stage boundary crosses hosts), full or sliced")
-      ->check(CLI::IsMember({"auto", "full", "sliced"}));
+  add_pp_transfer_option(cmd, o.pp_transfer);
   cmd.add_option("--weight-dtype", o.weight_dtype,
                  "How the projection matrices are kept: native (default: the model file's own quantized blocks, the "
                  "same values as f32 in the fewest bytes; f32 where a matrix has no blocks), f32 (always dequantized), "

@@ -173,10 +173,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "Share of the memory left after the weights for the KV cache (default 0.1; CPU: of the node's "
                  "available memory, split among its ranks)");
   cmd.add_flag("--no-prefix-caching", o.no_prefix_caching, "Do not reuse the KV blocks of shared prompt prefixes");
-  cmd.add_option("--pp-transfer", o.pp_transfer,
-                 "How hidden states cross stages: auto (default: 1/tp row slices all-gathered by the next stage when "
-                 "a stage boundary crosses hosts), full or sliced")
-      ->check(CLI::IsMember({"auto", "full", "sliced"}));
+  add_pp_transfer_option(cmd, o.pp_transfer);
   cmd.add_option("--micro-batches", o.micro_batches,
                  "Plans in flight through the pipeline (default 0: pp, so that every stage works; 1: one step at a "
                  "time)");

@@ -10,8 +10,6 @@
 #include <span>
 #include <vector>
 
-#include "parallel/communicator.h"
-
 namespace tessera::parallel {
 
 // Sampling settings as they travel on the wire; the last stage turns them into kernel parameters.

@@ -432,9 +432,7 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   cmd->add_option("--micro-batches", o->micro_batches,
                   "Plans in flight through the pipeline (default 0: pp; 1: one step at a time)")
       ->check(CLI::Range(0, 255));
-  cmd->add_option("--pp-transfer", o->pp_transfer,
-                  "How hidden states cross stages: auto (sliced across hosts), full or sliced")
-      ->check(CLI::IsMember({"auto", "full", "sliced"}));
+  add_pp_transfer_option(*cmd, o->pp_transfer);
   cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");
