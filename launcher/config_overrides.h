@@ -3,6 +3,7 @@
 // flag was given on the command line (flags win). Shared by every options file that reads a config.
 #include <CLI/CLI.hpp>
 
+#include "kernels/cpu/packed_matrix.h"
 #include "launcher/config_schema.h"
 
 namespace tessera::launcher {
@@ -22,6 +23,23 @@ inline void add_pp_transfer_option(CLI::App& cmd, std::string& pp_transfer) {
       ->check(CLI::IsMember({"auto", "full", "sliced"}));
 }
 
+// --cpu-activations, which every command that runs a replica has (generate, serve, bench): how the CPU backend's
+// quantized matrix products take their input (kernels::cpu::ActivationFormat). Empty: TESSERA_CPU_ACTIVATIONS, else f32.
+inline void add_cpu_activations_option(CLI::App& cmd, std::string& cpu_activations) {
+  cmd.add_option("--cpu-activations", cpu_activations,
+                 "CPU backend: how the quantized matrix products take their input: f32 (the default, exact) or int8 "
+                 "(quantized per 32 values with integer dot products, as llama.cpp does: faster decode, lossy; "
+                 "Q4_0 / Q4_1 / Q8_0 matrices on AVX2 and up). Default: TESSERA_CPU_ACTIVATIONS, else f32")
+      ->check(CLI::IsMember({"f32", "int8"}));
+}
+
+// Applies a --cpu-activations value to this process (every rank parses the same command line, so all ranks agree);
+// empty leaves the environment's choice.
+inline void apply_cpu_activations(const std::string& cpu_activations) {
+  if (cpu_activations.empty()) return;
+  kernels::cpu::set_activation_format(kernels::cpu::parse_activation_format(cpu_activations.c_str()));
+}
+
 template <class T>
 void take(const ConfigFile& config, const char* name, const CLI::App& cmd, const char* flag, T& field) {
   if (flag && cmd.count(flag) > 0) return;
@@ -36,7 +54,7 @@ inline void take_text(const ConfigFile& config, const char* name, const CLI::App
 }
 
 // The keys of the model and its layout, which every command that runs a replica reads alike (generate, serve):
-// `model`, `verify_sha256`, `backend`, `weight_dtype`, `chat_template`, `parallel.tp`, `parallel.pp`,
+// `model`, `verify_sha256`, `backend`, `weight_dtype`, `cpu_activations`, `chat_template`, `parallel.tp`, `parallel.pp`,
 // `parallel.pp_layers` (into o.pp_layers as --pp-layers text).
 template <class Options>
 void take_model_and_layout(const ConfigFile& config, const CLI::App& cmd, Options& o) {
@@ -44,6 +62,7 @@ void take_model_and_layout(const ConfigFile& config, const CLI::App& cmd, Option
   take(config, "verify_sha256", cmd, "--verify-sha256", o.verify_sha256);
   take(config, "backend", cmd, "--backend", o.backend);
   take(config, "weight_dtype", cmd, "--weight-dtype", o.weight_dtype);
+  take(config, "cpu_activations", cmd, "--cpu-activations", o.cpu_activations);
   take(config, "chat_template", cmd, "--chat-template", o.chat_template);
   take(config, "parallel.tp", cmd, "--tp", o.tp);
   take(config, "parallel.pp", cmd, "--pp", o.pp);

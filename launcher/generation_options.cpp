@@ -32,6 +32,10 @@ void declare_generation_config(ConfigSchema& s) {
   s.key("", key("weight_dtype", K::kString, "--weight-dtype",
                 "how the projection matrices are kept in memory (native: the file's own blocks)",
                 {"native", "f32", "bf16", "q8_0"}));
+  s.key("", key("cpu_activations", K::kString, "--cpu-activations",
+                "CPU backend: the quantized products' input, f32 (exact) or int8 (as llama.cpp: faster decode, lossy); "
+                "unset: TESSERA_CPU_ACTIVATIONS, else f32",
+                {"f32", "int8"}));
   s.key("", key("chat_template", K::kString, "--chat-template",
                 "chat template family instead of the one detected from the model", {"chatml", "llama3", "llama2",
                                                                                     "mistral"}));
@@ -85,6 +89,7 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_option("--max-seq-len", o.max_sequence_length, "KV cache length per sequence (0: model's, at most 4096)");
   cmd.add_flag("--show-ids", o.show_ids, "Also print the generated token ids");
   add_pp_transfer_option(cmd, o.pp_transfer);
+  add_cpu_activations_option(cmd, o.cpu_activations);
   cmd.add_option("--weight-dtype", o.weight_dtype,
                  "How the projection matrices are kept: native (default: the model file's own quantized blocks, the "
                  "same values as f32 in the fewest bytes; f32 where a matrix has no blocks), f32 (always dequantized), "

@@ -33,6 +33,7 @@ struct GenerationOptions {
   bool ignore_eos = false;  // keep generating past end-of-generation tokens (benchmarks)
   std::string weight_dtype = "native";  // native | f32 | bf16 | q8_0: how the projection matrices are kept in memory
   std::string pp_transfer = "auto";     // auto | full | sliced: how hidden states cross pipeline stages
+  std::string cpu_activations;          // f32 | int8; empty: TESSERA_CPU_ACTIVATIONS, else f32
 };
 
 // Registers the flags on `cmd`, writing into `options`.

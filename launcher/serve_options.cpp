@@ -174,6 +174,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
                  "available memory, split among its ranks)");
   cmd.add_flag("--no-prefix-caching", o.no_prefix_caching, "Do not reuse the KV blocks of shared prompt prefixes");
   add_pp_transfer_option(cmd, o.pp_transfer);
+  add_cpu_activations_option(cmd, o.cpu_activations);
   cmd.add_option("--micro-batches", o.micro_batches,
                  "Plans in flight through the pipeline (default 0: pp, so that every stage works; 1: one step at a "
                  "time)");

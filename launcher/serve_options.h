@@ -55,6 +55,7 @@ struct ServeOptions {
   bool no_prefix_caching = false;
   int micro_batches = 0;  // 0: pp
   std::string pp_transfer = "auto";
+  std::string cpu_activations;  // --cpu-activations f32 | int8; empty: TESSERA_CPU_ACTIVATIONS, else f32
 };
 
 void add_serve_flags(CLI::App& cmd, ServeOptions& options);

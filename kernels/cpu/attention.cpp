@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/attention_head.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "kernels/cpu/vector_ops.h"
 
 namespace tessera::kernels::cpu {
@@ -37,37 +39,6 @@ int64_t slot_offset(const KvCacheView& cache, const int32_t* block_table, int64_
   return (slot * cache.kv_heads + kv_head) * cache.head_dim;
 }
 
-// One query head of one token over positions [0, context): two passes, scores then the weighted sum of values.
-void attend_head(const KvCacheView& cache, const int32_t* block_table, int64_t kv_head, int64_t context, const float* q,
-                 float scale, float* scores, float* out) {
-  const int64_t dim = cache.head_dim;
-  const int64_t row_stride = cache.kv_heads * dim;  // floats between consecutive slots of one block
-  float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t first = 0; first < context; first += cache.block_size) {
-    const float* k = cache.k + slot_offset(cache, block_table, first, kv_head);
-    const int64_t count = std::min(cache.block_size, context - first);
-    for (int64_t s = 0; s < count; ++s) {
-      const float score = detail::dot(q, k + s * row_stride, dim) * scale;
-      scores[first + s] = score;
-      max_score = std::max(max_score, score);
-    }
-  }
-  // Numerically stable softmax: exp(score - max) is at most 1 and the largest term is exactly 1.
-  float total = 0.0f;
-  for (int64_t j = 0; j < context; ++j) {
-    scores[j] = std::exp(scores[j] - max_score);
-    total += scores[j];
-  }
-  std::fill(out, out + dim, 0.0f);
-  for (int64_t first = 0; first < context; first += cache.block_size) {
-    const float* v = cache.v + slot_offset(cache, block_table, first, kv_head);
-    const int64_t count = std::min(cache.block_size, context - first);
-    for (int64_t s = 0; s < count; ++s) detail::axpy(scores[first + s], v + s * row_stride, out, dim);
-  }
-  const float inv_total = 1.0f / total;
-  for (int64_t d = 0; d < dim; ++d) out[d] *= inv_total;
-}
-
 }  // namespace
 
 void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
@@ -85,23 +56,76 @@ void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t tabl
   }
 }
 
+namespace detail {
+
+// Two passes: scores, then the weighted sum of values.
+void attend_head_portable(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t first = 0; first < h.context; first += h.block_size) {
+    const float* k = h.k + h.slot_offset(first);
+    const int64_t count = std::min(h.block_size, h.context - first);
+    for (int64_t s = 0; s < count; ++s) {
+      const float score = dot(q, k + s * h.row_stride, h.dim) * scale;
+      scores[first + s] = score;
+      max_score = std::max(max_score, score);
+    }
+  }
+  // Numerically stable softmax: exp(score - max) is at most 1 and the largest term is exactly 1.
+  float total = 0.0f;
+  for (int64_t j = 0; j < h.context; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    total += scores[j];
+  }
+  std::fill(out, out + h.dim, 0.0f);
+  for (int64_t first = 0; first < h.context; first += h.block_size) {
+    const float* v = h.v + h.slot_offset(first);
+    const int64_t count = std::min(h.block_size, h.context - first);
+    for (int64_t s = 0; s < count; ++s) axpy(scores[first + s], v + s * h.row_stride, out, h.dim);
+  }
+  const float inv_total = 1.0f / total;
+  for (int64_t d = 0; d < h.dim; ++d) out[d] *= inv_total;
+}
+
+}  // namespace detail
+
 void attention(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
                const float* q, int64_t q_token_stride, int64_t heads, float scale, float* out,
                int64_t out_token_stride) {
+  attention_heads(cache, block_table, table_len, start, n, q, q_token_stride, heads, 0, heads, scale, out,
+                  out_token_stride);
+}
+
+void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+                     const float* q, int64_t q_token_stride, int64_t heads, int64_t head_begin, int64_t head_end,
+                     float scale, float* out, int64_t out_token_stride) {
   check_common("attention", cache, block_table, table_len, start, n);
   TESSERA_CHECK(heads > 0 && heads % cache.kv_heads == 0, "attention: ", heads,
                 " query heads are not a positive multiple of ", cache.kv_heads, " kv heads");
+  TESSERA_CHECK(0 <= head_begin && head_begin <= head_end && head_end <= heads, "attention: head range [", head_begin,
+                ", ", head_end, ") is not within the ", heads, " query heads");
   const int64_t width = heads * cache.head_dim;
   TESSERA_CHECK(q_token_stride >= width && out_token_stride >= width, "attention: token strides ", q_token_stride,
                 " (q) / ", out_token_stride, " (out) are smaller than heads * head_dim = ", width);
   TESSERA_CHECK(n == 0 || (q != nullptr && out != nullptr), "attention: null q or out");
   const int64_t group = heads / cache.kv_heads;
-  std::vector<float> scores(static_cast<size_t>(start + n));
+  thread_local std::vector<float> scores;  // per thread: callers run head ranges on the kernel threads
+  if (scores.size() < static_cast<size_t>(start + n)) scores.resize(static_cast<size_t>(start + n));
+  const bool avx2 = packed_isa() >= PackedIsa::kAvx2 && cache.head_dim % 8 == 0;
+  const auto attend_head = avx2 ? detail::attend_head_avx2 : detail::attend_head_portable;
+  detail::HeadView view;
+  view.k = cache.k;
+  view.v = cache.v;
+  view.block_table = block_table;
+  view.block_size = cache.block_size;
+  view.kv_heads = cache.kv_heads;
+  view.dim = cache.head_dim;
+  view.row_stride = cache.kv_heads * cache.head_dim;
   for (int64_t t = 0; t < n; ++t) {
-    const int64_t context = start + t + 1;  // causal: the token sees itself and everything before it
-    for (int64_t h = 0; h < heads; ++h) {
-      attend_head(cache, block_table, h / group, context, q + t * q_token_stride + h * cache.head_dim, scale,
-                  scores.data(), out + t * out_token_stride + h * cache.head_dim);
+    view.context = start + t + 1;  // causal: the token sees itself and everything before it
+    for (int64_t h = head_begin; h < head_end; ++h) {
+      view.kv_head = h / group;
+      attend_head(view, q + t * q_token_stride + h * cache.head_dim, scale, scores.data(),
+                  out + t * out_token_stride + h * cache.head_dim);
     }
   }
 }

@@ -38,4 +38,11 @@ void attention(const KvCacheView& cache, const int32_t* block_table, int64_t tab
                const float* q, int64_t q_token_stride, int64_t heads, float scale, float* out,
                int64_t out_token_stride);
 
+// As attention(), for the query heads [head_begin, head_end) of the `heads` only (out's other heads are left as
+// they are): a caller spreads one sequence's heads over threads this way (a decode step of one sequence has nothing
+// else to spread). Each head's result is the same whichever range computes it.
+void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
+                     const float* q, int64_t q_token_stride, int64_t heads, int64_t head_begin, int64_t head_end,
+                     float scale, float* out, int64_t out_token_stride);
+
 }  // namespace tessera::kernels::cpu

@@ -4,10 +4,10 @@
 // product is an integer one (AVX2 vpmaddubsw / vpmaddwd), scaled by the two blocks' scales:
 //   Q4_1: sum (dw qw + mw) (dx qx) = dw dx sum qw qx + mw dx sum qx      Q4_0: the same with mw = -8 dw
 //   Q8_0: dw dx sum qw qx
-// Lossy (the activation rounding: ~0.4% of a block's largest value), so it is opt-in: TESSERA_CPU_ACTIVATIONS=int8
-// (default f32). Where it pays: small batches, where the f32 kernels are bound by the instructions that widen the
-// weights (an integer block dot is about half of them); from ~16 rows of x on the f32 kernels' buffered path does
-// fewer operations per weight and multiply, so the flag is a decode-latency option, not a throughput one.
+// Lossy (the activation rounding: ~0.4% of a block's largest value), so it is opt-in: --cpu-activations int8 or
+// TESSERA_CPU_ACTIVATIONS=int8 (default f32). Where it pays: small batches, where the f32 kernels are bound by the
+// instructions that widen the weights (an integer block dot is about half of them: ~2x at batch 1); from ~16 rows of
+// x on the f32 kernels' buffered path does fewer operations per weight and multiply (level at 64 rows).
 // Batch invariant like the f32 kernels: a row's quantization and every output's sequence of operations depend on
 // nothing but that row and that weight row.
 #include <cstddef>

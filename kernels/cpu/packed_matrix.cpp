@@ -182,6 +182,14 @@ ActivationFormat activation_format() {
   return from_environment;
 }
 
+std::string describe_cpu_kernels() {
+  const char* forced = std::getenv("TESSERA_CPU_ISA");
+  std::string text = std::string(packed_isa_name(packed_isa())) + " (best on this CPU: " +
+                     std::string(packed_isa_name(best_packed_isa()));
+  if (forced != nullptr && *forced != '\0') text += std::string("; forced by TESSERA_CPU_ISA=") + forced;
+  return text + "), activations " + std::string(activation_format_name(activation_format()));
+}
+
 PackedIsa packed_isa() {
   // Read once; a bad value throws here, and again on every call (a throwing static initialization is retried).
   static const PackedIsa forced = forced_packed_isa(std::getenv("TESSERA_CPU_ISA"));

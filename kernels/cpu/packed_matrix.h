@@ -19,6 +19,7 @@
 // kBF16 / kQ8_0: few rows (m <= kPackedGemvMaxRows) take the fused dot products; more rows (prefill) widen tiles of w
 // to f32 and multiply them through BLAS, where the arithmetic, not the bytes, dominates (not batch invariant).
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -103,13 +104,17 @@ PackedIsa packed_isa();
 
 // How the native format's products take x: f32 (the default, exact), or quantized to int8 per block of 32 with
 // integer block dot products (block_gemv_int8.h: lossy, opt-in, AVX2 and up, Q4_0 / Q4_1 / Q8_0 matrices; the other
-// formats and ISAs keep f32). TESSERA_CPU_ACTIVATIONS=f32|int8 sets it for the process; tests can override it
-// (set_activation_format returns the previous value).
+// formats and ISAs keep f32). TESSERA_CPU_ACTIVATIONS=f32|int8 sets it for the process, the commands' --cpu-activations
+// overrides it (launcher/config_overrides.h), and so can tests (set_activation_format returns the previous value).
 enum class ActivationFormat : uint8_t { kF32, kInt8 };
 std::string_view activation_format_name(ActivationFormat format);  // "f32", "int8"
 // Parses "f32" or "int8" (null or empty: f32); throws tessera::Error naming the bad value and the accepted ones.
 ActivationFormat parse_activation_format(const char* value);
 ActivationFormat set_activation_format(ActivationFormat format);
 ActivationFormat activation_format();  // throws (every call) when TESSERA_CPU_ACTIVATIONS is bad
+
+// The path the native products take, for startup lines and `tessera doctor`: "avx2 (best on this CPU: avx2),
+// activations f32", naming TESSERA_CPU_ISA when it forces the ISA. Throws as packed_isa() / activation_format().
+std::string describe_cpu_kernels();
 
 }  // namespace tessera::kernels::cpu

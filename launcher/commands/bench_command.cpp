@@ -53,6 +53,7 @@ struct BenchOptions {
   int max_step_tokens = 2048;
   int micro_batches = 0;  // 0: pp
   std::string pp_transfer = "auto";
+  std::string cpu_activations;  // --cpu-activations; empty: TESSERA_CPU_ACTIVATIONS, else f32
   std::string weight_dtype = "native";
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;
@@ -320,14 +321,7 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
               static_cast<double>(replica.kv_cache_bytes()) / 1e6, replica.kv_blocks());
   if (o.backend == "cpu") {
     // The kernels' instruction set, from cpuid unless TESSERA_CPU_ISA forces one (validated at startup).
-    namespace k = kernels::cpu;
-    const char* forced = std::getenv("TESSERA_CPU_ISA");
-    std::printf("cpu kernels: %s (best on this CPU: %s%s%s), activations %s\n",
-                std::string(k::packed_isa_name(k::packed_isa())).c_str(),
-                std::string(k::packed_isa_name(k::best_packed_isa())).c_str(),
-                forced != nullptr && *forced != '\0' ? "; forced by TESSERA_CPU_ISA=" : "",
-                forced != nullptr ? forced : "",
-                std::string(k::activation_format_name(k::activation_format())).c_str());
+    std::printf("cpu kernels: %s\n", kernels::cpu::describe_cpu_kernels().c_str());
   }
   if (!times.empty()) {
     std::printf("stage step ms (--stage-times: each stage alone, one decode step of %d sequences at position %d):",
@@ -377,6 +371,7 @@ int run_bench(const BenchOptions& o) {
       TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");
       kernels::cpu::parse_weight_format(o.weight_dtype);
       if (o.backend == "cpu") {  // a bad TESSERA_CPU_ISA / TESSERA_CPU_ACTIVATIONS fails here, on every rank at once
+        apply_cpu_activations(o.cpu_activations);
         kernels::cpu::packed_isa();
         kernels::cpu::activation_format();
       }
@@ -433,6 +428,7 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
                   "Plans in flight through the pipeline (default 0: pp; 1: one step at a time)")
       ->check(CLI::Range(0, 255));
   add_pp_transfer_option(*cmd, o->pp_transfer);
+  add_cpu_activations_option(*cmd, o->cpu_activations);
   cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");

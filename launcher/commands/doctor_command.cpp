@@ -2,7 +2,7 @@
 // deployment needs, each failure with a hint: the CUDA driver against the CUDA runtime this build was made with
 // (the most common failure in private deployments), the GPUs and the P2P/NVLink paths between them, NCCL, the MPI
 // library and the launcher that started this process (mpirun, Slurm, PMIx), UCX and its transports, the default
-// model's presence and hash, and the open-files limit. GPU libraries are opened at run time (gpu_probe.h), so the
+// model's presence and hash, the CPU kernels' instruction set and activations, and the open-files limit. GPU libraries are opened at run time (gpu_probe.h), so the
 // command runs on a CPU node and says so. Exit status: 0 without failures, 1 with any.
 #include <mpi.h>
 #include <sys/resource.h>
@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "launcher/commands/commands.h"
 #include "launcher/gpu_probe.h"
 #include "runtime/model/sha256.h"
@@ -324,6 +325,16 @@ void check_model(Report& r, const DoctorOptions& o) {
   }
 }
 
+// The path the CPU kernels take here (cpuid, TESSERA_CPU_ISA, TESSERA_CPU_ACTIVATIONS): a bad setting fails here as it
+// would fail every rank at startup.
+void check_cpu_kernels(Report& r) {
+  try {
+    r.pass("cpu-kernels", kernels::cpu::describe_cpu_kernels());
+  } catch (const Error& e) {
+    r.fail("cpu-kernels", e.what(), "unset TESSERA_CPU_ISA / TESSERA_CPU_ACTIVATIONS or give a value this CPU runs");
+  }
+}
+
 void check_open_files(Report& r) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
@@ -351,6 +362,7 @@ int run_doctor(const DoctorOptions& o) {
   check_mpi(r);
   check_ucx(r);
   check_model(r, o);
+  check_cpu_kernels(r);
   check_open_files(r);
   if (o.json) {
     nlohmann::json checks = nlohmann::json::array();

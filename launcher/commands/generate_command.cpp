@@ -8,6 +8,7 @@
 
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
+#include "launcher/config_overrides.h"
 #include "launcher/cpu_threads.h"
 #include "launcher/replica_roles.h"
 #include "launcher/generation_options.h"
@@ -72,6 +73,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     parallel::run_collectively(*world, [&] {
       resolve_generation_options(cmd, o);
       configure_cpu_threads();
+      apply_cpu_activations(o.cpu_activations);
       layout = runtime::resolve_pipeline_layout(o.model, o.tp, o.pp, o.pp_layers);  // --pp-layers, before any load
     });
     supervision = std::make_unique<RankSupervision>(*world, layout, batch_watchdog_options());

@@ -27,6 +27,7 @@
 
 #include "kernels/base/error.h"
 #include "launcher/commands/commands.h"
+#include "launcher/config_overrides.h"
 #include "launcher/cpu_threads.h"
 #include "launcher/layout_report.h"
 #include "launcher/replica_roles.h"
@@ -275,11 +276,13 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   gate.install(&api);
   status.set_state(runtime::EngineState::kReady);
   const parallel::Topology& topo = replica.topology();
+  const std::string kernels =
+      o.backend == "cpu" ? "; cpu kernels " + kernels::cpu::describe_cpu_kernels() : std::string();
   std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, %s; KV cache %lld tokens in %d blocks "
-              "of %d; max model len %d)\n",
+              "of %d; max model len %d%s)\n",
               model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(),
               topo.layout().to_string().c_str(), static_cast<long long>(model.kv_blocks) * o.kv_block_size,
-              replica.kv_blocks(), o.kv_block_size, model.max_model_len);
+              replica.kv_blocks(), o.kv_block_size, model.max_model_len, kernels.c_str());
   std::fflush(stdout);
 
   try {
@@ -322,6 +325,7 @@ int run_serve(const CLI::App& cmd, ServeOptions& o) {
     parallel::run_collectively(*world, [&] {
       resolve_serve_options(cmd, o);
       configure_cpu_threads();
+      apply_cpu_activations(o.cpu_activations);
       layout = runtime::resolve_pipeline_layout(o.model, o.tp, o.pp, o.pp_layers);  // --pp-layers, before any load
     });
     // Rank 0 listens before loading, so that /health says 503 (not "connection refused") while the model loads; a

@@ -1,5 +1,6 @@
 #include "runtime/model/decoder_stage.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -97,18 +98,25 @@ void DecoderStage::attention_block(const ForwardBatch& batch, int local_layer, T
 
   const k::KvCacheView cache = cache_.layer(local_layer);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Sequences are independent (own KV blocks, own rows): a batch of decode rows spreads over the kernel threads; each
-  // row's arithmetic is the same on whichever thread runs it.
+  // Sequences are independent (own KV blocks, own rows), and so are a sequence's query heads: the keys and values of
+  // the step are stored first, then the (sequence, head) pairs spread over the kernel threads, so that a batch of one
+  // sequence uses them too. Each pair's arithmetic is the same on whichever thread runs it.
   const auto sequences = static_cast<int64_t>(batch.sequences.size());
-  k::parallel_for(sequences, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
+  for (const BatchSequence& s : batch.sequences) {
+    const int64_t row = s.token_begin;
+    k::write_kv(cache, s.block_table.data(), static_cast<int64_t>(s.block_table.size()), s.start_position,
+                s.token_count, key + row * qkv_width, qkv_width, value + row * qkv_width, qkv_width);
+  }
+  k::parallel_for(sequences * q_heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end;) {
+      const int64_t i = item / q_heads, head_begin = item % q_heads;
+      const int64_t head_end = std::min(q_heads, head_begin + (end - item));
       const BatchSequence& s = batch.sequences[static_cast<size_t>(i)];
       const int64_t row = s.token_begin;
-      const auto table_len = static_cast<int64_t>(s.block_table.size());
-      k::write_kv(cache, s.block_table.data(), table_len, s.start_position, s.token_count, key + row * qkv_width,
-                  qkv_width, value + row * qkv_width, qkv_width);
-      k::attention(cache, s.block_table.data(), table_len, s.start_position, s.token_count, q + row * qkv_width,
-                   qkv_width, q_heads, scale, attn + row * q_heads * hd, q_heads * hd);
+      k::attention_heads(cache, s.block_table.data(), static_cast<int64_t>(s.block_table.size()), s.start_position,
+                         s.token_count, q + row * qkv_width, qkv_width, q_heads, head_begin, head_end, scale,
+                         attn + row * q_heads * hd, q_heads * hd);
+      item += head_end - head_begin;
     }
   });
   // Row-parallel output projection: partial sums over this rank's heads, completed by the all-reduce.

@@ -35,6 +35,32 @@ def expected_bytes(batch, tp):
     return weights + norms + embedding_rows + kv_cache
 
 
+def check_cpu_activations(binary):
+    """--cpu-activations reaches the kernels of every rank (the kernels line says which), wins over
+    TESSERA_CPU_ACTIVATIONS, and a bad value is refused naming the option."""
+    failures = 0
+    base = [binary, "bench", "--model", "dummy:tiny", "--batch", "1", "--prompt-len", "4", "--gen-len", "2",
+            "--no-warmup"]
+    for flag, environment, want in [([], None, "activations f32"), (["--cpu-activations", "int8"], None,
+                                    "activations int8"), (["--cpu-activations", "f32"], "int8", "activations f32")]:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        env.pop("TESSERA_CPU_ACTIVATIONS", None)
+        if environment:
+            env["TESSERA_CPU_ACTIVATIONS"] = environment
+        run = subprocess.run(mpirun(2) + base + ["--tp", "2"] + flag, capture_output=True, text=True,
+                             timeout=TIMEOUT_S, env=env)
+        if run.returncode != 0 or want not in run.stdout:
+            print(f"FAIL {flag} (TESSERA_CPU_ACTIVATIONS={environment}): exit {run.returncode}, no '{want}' in\n"
+                  f"{run.stdout}{run.stderr}")
+            failures += 1
+    run = subprocess.run(mpirun(1) + base + ["--cpu-activations", "int4"], capture_output=True, text=True,
+                         timeout=TIMEOUT_S)
+    if run.returncode == 0 or "--cpu-activations" not in run.stdout + run.stderr:
+        print(f"FAIL --cpu-activations int4: exit {run.returncode}\n{run.stdout}{run.stderr}")
+        failures += 1
+    return failures
+
+
 def main():
     binary = sys.argv[1]
     failures = 0
@@ -71,6 +97,7 @@ def main():
                abs(r["decode_achieved_gb_per_s"] * 1e9 * step_s - r["decode_bytes_per_step"]) > 1e-3 * want:
                 print(f"FAIL tp={tp} pp={pp} batch {r['batch']}: inconsistent rates {r}")
                 failures += 1
+    failures += check_cpu_activations(binary)
     print("OK" if failures == 0 else f"{failures} failure(s)")
     return 1 if failures else 0
 

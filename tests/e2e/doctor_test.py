@@ -46,8 +46,17 @@ def main():
         if line.startswith(("[warn]", "[fail]")):
             check(i + 1 < len(lines) and "hint:" in lines[i + 1], f"a hint follows {line[:40]!r}")
     check(re.match(r"doctor: \d+ pass, \d+ warn, 0 fail", lines[-1]) is not None, "summary line")
-    for name in ("mpi", "launcher", "pmix", "ucx", "model", "open-files", "nccl"):
+    for name in ("mpi", "launcher", "pmix", "ucx", "model", "cpu-kernels", "open-files", "nccl"):
         check(len(lines_of(r.stdout, name)) == 1, f"a '{name}' line")
+    kernels_line = lines_of(r.stdout, "cpu-kernels")[0] if lines_of(r.stdout, "cpu-kernels") else ""
+    isa = "avx512" if "avx512bw" in open("/proc/cpuinfo").read() else "avx2" if " avx2" in open("/proc/cpuinfo").read() \
+        else "scalar"
+    check(kernels_line.startswith("[pass]") and f"best on this CPU: {isa}" in kernels_line and "activations" in kernels_line,
+          f"the CPU kernels' path, as /proc/cpuinfo allows ({isa}): {kernels_line}")
+    bad = doctor(binary, [], env=dict(env, TESSERA_CPU_ISA="avx9"))
+    bad_line = lines_of(bad.stdout, "cpu-kernels")[0] if lines_of(bad.stdout, "cpu-kernels") else ""
+    check(bad.returncode == 1 and bad_line.startswith("[fail]") and "avx9" in bad_line,
+          f"a bad TESSERA_CPU_ISA fails the cpu-kernels check, naming it: {bad_line}")
 
     if not os.path.exists("/dev/nvidiactl"):
         gpu = " ".join(lines_of(r.stdout, "gpu"))

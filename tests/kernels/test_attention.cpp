@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/base/error.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "tests/support/random_data.h"
 
 namespace tessera::kernels::cpu {
@@ -64,10 +66,23 @@ struct Case {
 
 class AttentionCases : public ::testing::TestWithParam<Case> {};
 
+void check_chunked_prefill_then_decode(const Case& c);
+
 // A prompt prefilled in two chunks, then decoded token by token, through a shuffled block table: every output
-// matches the contiguous double-precision reference.
+// matches the contiguous double-precision reference, in the portable build and in the best one this CPU runs
+// (attention_head.h: AVX2 where the CPU has it).
 TEST_P(AttentionCases, ChunkedPrefillThenDecodeMatchReference) {
-  const auto [heads, kv_heads, dim, block_size, prompt] = GetParam();
+  for (const PackedIsa isa : {PackedIsa::kScalar, best_packed_isa()}) {
+    SCOPED_TRACE(std::string(packed_isa_name(isa)));
+    const PackedIsa previous = set_packed_isa_limit(isa);
+    check_chunked_prefill_then_decode(GetParam());
+    set_packed_isa_limit(previous);
+    if (HasFatalFailure()) return;
+  }
+}
+
+void check_chunked_prefill_then_decode(const Case& c) {
+  const auto [heads, kv_heads, dim, block_size, prompt] = c;
   const int64_t decode_steps = 4;
   const int64_t total = prompt + decode_steps;
   const int64_t table_len = (total + block_size - 1) / block_size;
@@ -114,7 +129,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionCases,
                          ::testing::Values(Case{9, 3, 64, 16, 37},  // SmolLM2's heads
                                            Case{4, 4, 8, 4, 13},    // plain multi-head
                                            Case{6, 1, 5, 1, 7},     // multi-query, odd head_dim, 1-slot blocks
-                                           Case{8, 2, 128, 32, 70}, Case{2, 1, 3, 3, 1}));
+                                           Case{8, 2, 128, 32, 70}, Case{2, 1, 3, 3, 1},
+                                           Case{4, 2, 32, 8, 20},    // the AVX2 build's three register-held sizes
+                                           Case{3, 3, 24, 5, 11}));  // and its generic one (dim % 8 == 0)
 
 TEST(Attention, StridedQkvAndOutputBuffers) {
   // q and k/v read straight from a fused [q | k | v] projection row; output rows wider than heads * dim.
@@ -174,6 +191,38 @@ TEST(Attention, FirstTokenAttendsOnlyToItself) {
   std::vector<float> out(dim);
   attention(cache.view, &block, 1, 0, 1, q.data(), dim, 1, 0.3f, out.data(), dim);
   for (int64_t d = 0; d < dim; ++d) EXPECT_FLOAT_EQ(out[static_cast<size_t>(d)], v[static_cast<size_t>(d)]);
+}
+
+TEST(Attention, HeadRangesGiveTheFullResultBitForBit) {
+  // The decoder spreads one sequence's query heads over threads: any split must give attention()'s very bits, and a
+  // range must leave the other heads' output alone.
+  const int64_t heads = 6, kv_heads = 2, dim = 8, start = 5, n = 4, block_size = 4;
+  Cache cache(4, block_size, kv_heads, dim);
+  const std::vector<int32_t> table = {3, 1, 0};
+  const auto k = random_vector((start + n) * kv_heads * dim, 21);
+  const auto v = random_vector((start + n) * kv_heads * dim, 22);
+  const auto q = random_vector(n * heads * dim, 23);
+  write_kv(cache.view, table.data(), 3, 0, start + n, k.data(), kv_heads * dim, v.data(), kv_heads * dim);
+  std::vector<float> whole(static_cast<size_t>(n * heads * dim));
+  attention(cache.view, table.data(), 3, start, n, q.data(), heads * dim, heads, 0.35f, whole.data(), heads * dim);
+  for (const std::vector<int64_t>& cuts : {std::vector<int64_t>{0, 1, 4, 6}, {0, 3, 6}, {0, 5, 6}}) {
+    std::vector<float> parts(whole.size(), -3.0f);
+    for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+      attention_heads(cache.view, table.data(), 3, start, n, q.data(), heads * dim, heads, cuts[c], cuts[c + 1], 0.35f,
+                      parts.data(), heads * dim);
+      for (int64_t t = 0; t < n; ++t) {  // heads past this range are still untouched
+        for (int64_t i = cuts[c + 1] * dim; i < heads * dim; ++i) ASSERT_EQ(parts[t * heads * dim + i], -3.0f);
+      }
+    }
+    for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(parts[i], whole[i]) << "element " << i;  // bit for bit
+  }
+  std::vector<float> out(whole.size());
+  EXPECT_THROW(attention_heads(cache.view, table.data(), 3, start, n, q.data(), heads * dim, heads, 2, 7, 0.35f,
+                               out.data(), heads * dim),
+               Error);
+  EXPECT_THROW(attention_heads(cache.view, table.data(), 3, start, n, q.data(), heads * dim, heads, 4, 3, 0.35f,
+                               out.data(), heads * dim),
+               Error);
 }
 
 TEST(Attention, RejectsBadTablesAndShapes) {

@@ -3,13 +3,16 @@
 // d = the block's max|x| / 127), plus f32 rounding; and the measured error, as docs/PERFORMANCE.md states it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/base/half.h"
 #include "kernels/cpu/block_gemv.h"
 #include "kernels/cpu/block_gemv_int8.h"
 #include "kernels/cpu/dequant.h"
@@ -77,6 +80,70 @@ TEST(BlockGemvInt8, WithinTheActivationRoundingBound) {
     std::printf("%s: int8 activations, error / sum|w x| <= %.2e, rms error / rms value %.2e\n",
                 std::string(quant_format_name(format)).c_str(), worst_relative,
                 std::sqrt(sum_sq_error / sum_sq_value));
+  }
+  set_activation_format(previous);
+}
+
+// What the kernels compute, in double: x quantized per block exactly as they do (d = max|x| / 127 in f32, q = x * (1 / d)
+// rounded to nearest even), the weights as their integer quants and fp16 fields, and
+//   y = sum_b dw dx sum qw qx + mw dx sum qx       (Q4_0: qw - 8 as the quant, no mw; Q8_0: signed quants, no mw)
+// Only f32 rounding of the block products may separate the kernels from it. This pins the arithmetic down much
+// tighter than the rounding bound above (a lost bias term or a block paired with the wrong scale is far outside it).
+TEST(BlockGemvInt8, MatchesTheQuantizedProductInDouble) {
+  if (best_packed_isa() < PackedIsa::kAvx2 || !packed::cpu_has_f16c()) GTEST_SKIP() << "needs AVX2 and F16C";
+  const ActivationFormat previous = set_activation_format(ActivationFormat::kInt8);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const QuantFormat format : {QuantFormat::kQ4_0, QuantFormat::kQ4_1, QuantFormat::kQ8_0}) {
+    for (const int64_t cols : {int64_t{576}, int64_t{1536}, int64_t{96}}) {  // 18, 48 and 3 blocks: partial runs
+      SCOPED_TRACE(std::string(quant_format_name(format)) + " k=" + std::to_string(cols));
+      const int64_t rows = 13, m = 6, blocks = cols / 32;
+      std::vector<QuantizedRows> parts;
+      parts.push_back(batch_invariance::random_rows(format, rows, cols, 17));
+      const std::vector<std::byte> bytes = parts[0].bytes;
+      const int64_t row_bytes = parts[0].row_bytes(), block_bytes = row_bytes / blocks;
+      const PackedMatrix matrix(std::move(parts));
+      std::vector<float> x(static_cast<size_t>(m * cols)), y(static_cast<size_t>(m * rows));
+      for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * (i % 7 == 0 ? 5.0f : 1.0f);
+      matrix.matmul_transposed(x.data(), y.data(), m);
+      auto f16 = [&](const std::byte* p) {
+        uint16_t bits;
+        std::memcpy(&bits, p, 2);
+        return double{fp16_to_float(fp16{bits})};
+      };
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t r = 0; r < rows; ++r) {
+          double want = 0, magnitude = 0;
+          for (int64_t b = 0; b < blocks; ++b) {
+            const float* xb = x.data() + i * cols + b * 32;
+            float amax = 0;
+            for (int c = 0; c < 32; ++c) amax = std::max(amax, std::fabs(xb[c]));
+            const float dxf = amax / 127.0f;
+            const float inverse = dxf > 0.0f ? 1.0f / dxf : 0.0f;
+            const double dx = dxf;
+            const std::byte* block = bytes.data() + r * row_bytes + b * block_bytes;
+            const double dw = f16(block);
+            const double mw = format == QuantFormat::kQ4_1 ? f16(block + 2) : 0.0;
+            int64_t dot = 0, sum_x = 0;
+            for (int c = 0; c < 32; ++c) {
+              const auto qx = static_cast<int64_t>(std::nearbyint(xb[c] * inverse));
+              int64_t qw;
+              if (format == QuantFormat::kQ8_0) {
+                qw = static_cast<int8_t>(std::to_integer<uint8_t>(block[2 + c]));
+              } else {
+                const auto byte = std::to_integer<uint8_t>(block[(format == QuantFormat::kQ4_1 ? 4 : 2) + c % 16]);
+                qw = (c < 16 ? byte & 0x0F : byte >> 4) - (format == QuantFormat::kQ4_0 ? 8 : 0);
+              }
+              dot += qw * qx;
+              sum_x += qx;
+            }
+            want += dw * dx * static_cast<double>(dot) + mw * dx * static_cast<double>(sum_x);
+            magnitude += std::fabs(dw * dx * static_cast<double>(dot)) + std::fabs(mw * dx * static_cast<double>(sum_x));
+          }
+          ASSERT_NEAR(y[i * rows + r], want, 2e-6 * magnitude + 1e-7) << "x row " << i << ", output " << r;
+        }
+      }
+    }
   }
   set_activation_format(previous);
 }

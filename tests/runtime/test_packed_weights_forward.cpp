@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/base/error.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "parallel/communicator.h"
 #include "runtime/model/decoder_stage.h"
 #include "runtime/model/model_source.h"
@@ -143,7 +144,9 @@ class PackedWeightsForward : public ::testing::Test {
       const int32_t argmax = static_cast<int32_t>(std::max_element(row, row + config.vocab_size) - row);
       if (g.first_gap > 2 * case_error) {
         ++argmax_checked_;
-        EXPECT_EQ(argmax, g.first_token) << k::weight_format_name(format) << ": prompt of " << n << " tokens";
+        if (check_tokens_) {
+          EXPECT_EQ(argmax, g.first_token) << k::weight_format_name(format) << ": prompt of " << n << " tokens";
+        }
       }
       const int steps = std::min<int>(greedy_steps, static_cast<int>(g.generated.size()) - 1);
       EXPECT_LE(n + steps, 8 * 16);
@@ -162,8 +165,10 @@ class PackedWeightsForward : public ::testing::Test {
         stage.logits(hidden, {0}, logits);
         const float* next = logits.data<float>();
         token = static_cast<int32_t>(std::max_element(next, next + config.vocab_size) - next);
-        EXPECT_EQ(token, g.generated[step + 1]) << k::weight_format_name(format) << ": prompt of " << n
-                                                << " tokens, decode step " << step + 1;
+        if (check_tokens_) {
+          EXPECT_EQ(token, g.generated[step + 1]) << k::weight_format_name(format) << ": prompt of " << n
+                                                  << " tokens, decode step " << step + 1;
+        }
         if (token != g.generated[step + 1]) break;  // later steps would continue a different text
         ++greedy_checked_;
       }
@@ -179,6 +184,7 @@ class PackedWeightsForward : public ::testing::Test {
   std::vector<Golden> golden_;
   int argmax_checked_ = 0;
   int greedy_checked_ = 0;
+  bool check_tokens_ = true;  // false: count the golden tokens reproduced without requiring them (lossy formats)
 };
 
 TEST_F(PackedWeightsForward, F32StaysWithinTheGoldenTolerance) {
@@ -192,6 +198,16 @@ TEST_F(PackedWeightsForward, NativeStaysWithinTheGoldenTolerance) {
   EXPECT_LE(worst_relative_error(k::WeightFormat::kNative, /*greedy_steps=*/31), 1e-3);
   EXPECT_EQ(argmax_checked_, static_cast<int>(golden_.size()));
   EXPECT_EQ(greedy_checked_, 31 * static_cast<int>(golden_.size()));
+}
+
+// --cpu-activations int8 (block_gemv_int8.h) on the file's blocks: lossy, so only close to the golden logits, by the
+// measure docs/PERFORMANCE.md states (4.5e-2 there); a lost bias term (1.4) or a mispaired scale is far outside 0.1.
+TEST_F(PackedWeightsForward, Int8ActivationsStayCloseToTheGoldenLogits) {
+  if (k::best_packed_isa() < k::PackedIsa::kAvx2) GTEST_SKIP() << "the int8 kernels need AVX2";
+  const k::ActivationFormat previous = k::set_activation_format(k::ActivationFormat::kInt8);
+  check_tokens_ = false;
+  EXPECT_LE(worst_relative_error(k::WeightFormat::kNative, /*greedy_steps=*/31), 0.1);
+  k::set_activation_format(previous);
 }
 
 TEST_F(PackedWeightsForward, Bf16IsCloseToTheF32Model) {

@@ -48,6 +48,8 @@ def main():
     try:
         c.check(server.ready_line and f"tp={tp} pp={pp}" in server.ready_line and "KV cache" in server.ready_line,
                 "ready line names the URL, layout and KV capacity", server.ready_line)
+        c.check(server.ready_line and "cpu kernels " in server.ready_line and "activations f32" in server.ready_line,
+                "ready line names the CPU kernels' path (ISA, activations)", server.ready_line)
         c.check(503 in server.loading_statuses, "/health answers 503 while the model loads",
                 sorted(set(server.loading_statuses)))
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)

@@ -1,0 +1,31 @@
+#pragma once
+// One query head of one token attending over its cached positions (internal to attention.cpp: not a kernel
+// interface). Two builds: portable code, and AVX2+FMA (attention_head_avx2.cpp), chosen by attention.cpp from the
+// process's packed-kernel ISA (packed_isa(): cpuid, or TESSERA_CPU_ISA). Each build's arithmetic for a head depends on
+// nothing but that head's query and cache rows (not on the batch, the other heads or the thread), so attention stays
+// batch invariant; the builds differ from each other in their summation order.
+#include <cstdint>
+
+namespace tessera::kernels::cpu::detail {
+
+// The cache rows one query head reads: KV head `kv_head` of positions [0, context) through the block table.
+struct HeadView {
+  const float* k = nullptr;  // the layer's caches, [num_blocks, block_size, kv_heads, dim]
+  const float* v = nullptr;
+  const int32_t* block_table = nullptr;
+  int64_t block_size = 0, kv_heads = 0, dim = 0, kv_head = 0, context = 0;
+  int64_t row_stride = 0;  // floats between consecutive slots of one block: kv_heads * dim
+
+  // Offset of position `position`'s row (this head's KV head) in k / v; positions of one block are row_stride apart.
+  int64_t slot_offset(int64_t position) const {
+    const int64_t slot = block_table[position / block_size] * block_size + position % block_size;
+    return (slot * kv_heads + kv_head) * dim;
+  }
+};
+
+// out[0, dim) = softmax(q . k * scale) . v over the view's positions; scores: >= context floats of scratch.
+void attend_head_portable(const HeadView& head, const float* q, float scale, float* scores, float* out);
+// The same with AVX2+FMA; requires a CPU with both and dim % 8 == 0.
+void attend_head_avx2(const HeadView& head, const float* q, float scale, float* scores, float* out);
+
+}  // namespace tessera::kernels::cpu::detail

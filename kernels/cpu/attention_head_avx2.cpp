@@ -1,0 +1,109 @@
+// The AVX2+FMA build of one query head's attention (attention_head.h). Compiled under a target region
+// (kernels/cpu/target_region.h) holding only intrinsics and internal-linkage code, as the block kernels.
+//
+// Why its own build: decode attention is two short vector loops per cached position (q . k, then out += p v) over
+// head_dim floats; the portable build runs them on SSE2 at 4 lanes with separate multiplies and adds. Here head_dim
+// / 8 FMAs do each, and for the common head sizes (32, 64, 128) the output row stays in registers across all positions
+// instead of being loaded and stored per position.
+#include "kernels/cpu/attention_head.h"
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cpu/target_region.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+TESSERA_TARGET_REGION_BEGIN("avx2,fma")
+
+namespace tessera::kernels::cpu::detail {
+namespace {
+
+inline float horizontal_sum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+// q . k over V * 8 floats (V = 0: dim floats, dim % 8 == 0), one 8-lane accumulator, then a fixed horizontal sum.
+template <int V>
+inline float dot8(const float* q, const float* k, int64_t dim) {
+  __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(k));
+  const int64_t n = V > 0 ? V * 8 : dim;
+  for (int64_t d = 8; d < n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
+  return horizontal_sum(acc);
+}
+
+// V > 0: the output row in V registers; V == 0: any dim % 8 == 0, accumulated in `out` itself.
+template <int V>
+void attend(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+  float max_score = -INFINITY;
+  for (int64_t first = 0; first < h.context; first += h.block_size) {
+    const float* k = h.k + h.slot_offset(first);
+    const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
+    for (int64_t s = 0; s < count; ++s) {
+      const float score = dot8<V>(q, k + s * h.row_stride, h.dim) * scale;
+      scores[first + s] = score;
+      max_score = score > max_score ? score : max_score;
+    }
+  }
+  float total = 0.0f;
+  for (int64_t j = 0; j < h.context; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    total += scores[j];
+  }
+  const __m256 inv_total = _mm256_set1_ps(1.0f / total);
+  if constexpr (V > 0) {
+    __m256 acc[V];
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
+    for (int64_t first = 0; first < h.context; first += h.block_size) {
+      const float* vrow = h.v + h.slot_offset(first);
+      const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
+      for (int64_t s = 0; s < count; ++s) {
+        const __m256 p = _mm256_set1_ps(scores[first + s]);
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + s * h.row_stride + 8 * v), acc[v]);
+      }
+    }
+    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], inv_total));
+  } else {
+    for (int64_t d = 0; d < h.dim; d += 8) _mm256_storeu_ps(out + d, _mm256_setzero_ps());
+    for (int64_t first = 0; first < h.context; first += h.block_size) {
+      const float* vrow = h.v + h.slot_offset(first);
+      const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
+      for (int64_t s = 0; s < count; ++s) {
+        const __m256 p = _mm256_set1_ps(scores[first + s]);
+        for (int64_t d = 0; d < h.dim; d += 8) {
+          _mm256_storeu_ps(out + d,
+                           _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + s * h.row_stride + d), _mm256_loadu_ps(out + d)));
+        }
+      }
+    }
+    for (int64_t d = 0; d < h.dim; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(out + d), inv_total));
+  }
+}
+
+}  // namespace
+
+void attend_head_avx2(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+  switch (h.dim) {
+    case 32: attend<4>(h, q, scale, scores, out); break;
+    case 64: attend<8>(h, q, scale, scores, out); break;
+    case 128: attend<16>(h, q, scale, scores, out); break;
+    default: attend<0>(h, q, scale, scores, out); break;
+  }
+}
+
+}  // namespace tessera::kernels::cpu::detail
+
+TESSERA_TARGET_REGION_END()
+
+#else  // not x86: never called (attention_head_avx2_supported() is false)
+
+namespace tessera::kernels::cpu::detail {
+void attend_head_avx2(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+  attend_head_portable(h, q, scale, scores, out);
+}
+}  // namespace tessera::kernels::cpu::detail
+
+#endif
