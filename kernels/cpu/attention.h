@@ -4,6 +4,8 @@
 // The runtime owns the cache memory; the kernels see one layer of it through KvCacheView. A sequence's tokens
 // live in fixed-size blocks: position p of a sequence is slot p % block_size of block block_table[p / block_size].
 // Query head h reads KV head h / (heads / kv_heads) (GQA; heads == kv_heads is plain multi-head attention).
+// Each head runs in AVX2 code where packed_isa() allows it and head_dim % 8 == 0, else in portable code
+// (attention_head.h); a head's result depends only on its query and its cache rows.
 #include <cstdint>
 
 namespace tessera::kernels::cpu {

@@ -17,14 +17,10 @@
 
 TESSERA_TARGET_REGION_BEGIN("avx2,fma")
 
+#include "kernels/cpu/vector_avx2.h"
+
 namespace tessera::kernels::cpu::detail {
 namespace {
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
 
 // q . k over V * 8 floats (V = 0: dim floats, dim % 8 == 0), one 8-lane accumulator, then a fixed horizontal sum.
 template <int V>

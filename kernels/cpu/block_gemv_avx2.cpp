@@ -35,15 +35,10 @@
 TESSERA_TARGET_REGION_BEGIN("avx2,fma,f16c")
 
 #include "kernels/cpu/block_decode_x86.h"
+#include "kernels/cpu/vector_avx2.h"
 
 namespace tessera::kernels::cpu::packed {
 namespace {
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
 
 // --- Q4_0 and Q4_1: a panel is two blocks (64 columns), lanes 0-3 from the first, 4-7 from the second. Lane l holds
 // bytes 4 (l % 4) .. + 3 of its block's 16 quant bytes; nibble v of it (v = 0..7, low nibble first) is byte

@@ -17,24 +17,13 @@
 TESSERA_TARGET_REGION_BEGIN("avx2,fma,f16c")
 
 #include "kernels/cpu/block_decode_x86.h"
+#include "kernels/cpu/vector_avx2.h"
 
 namespace tessera::kernels::cpu::packed {
 namespace {
 
 constexpr int64_t kGroup = 4;  // rows of x per tile: 4 accumulators and their operands fit the 16 registers
 constexpr int64_t kPrefetchTiles = 4;
-
-inline float horizontal_sum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
-
-inline float horizontal_max(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
 
 // Per-row block fields are padded to whole runs of 8 blocks (zeros), so the 8-block steps of the tiles never read
 // another row's fields.
