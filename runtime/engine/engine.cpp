@@ -42,6 +42,7 @@ bool Engine::launch_next(EngineObserver* observer) {
   // runs from this transition; the leader waits for that plan's outputs within depth launches.
   activity_.set(parallel::Activity::kExecutingStep, in_flight_.empty() ? plan.step_index : in_flight_.front().plan.step_index);
   const double planning = seconds_since(plan_started);
+  const auto launch_started = Clock::now();
   plans_.publish(plan);
   faults_.before_execute(plan);
   PendingStepOutputs outputs = executor_.launch(plan);
@@ -50,7 +51,7 @@ bool Engine::launch_next(EngineObserver* observer) {
     report(observer, plan, 0.0, planning);
     return false;
   }
-  in_flight_.push_back(InFlightPlan{std::move(plan), std::move(outputs), Clock::now(), planning});
+  in_flight_.push_back(InFlightPlan{std::move(plan), std::move(outputs), launch_started, planning});
   return true;
 }
 
@@ -66,7 +67,9 @@ void Engine::complete_oldest(EngineObserver* observer) {
   } else {
     activity_.set(parallel::Activity::kExecutingStep, in_flight_.front().plan.step_index);
   }
-  report(observer, f.plan, std::chrono::duration<double>(executed - f.launched).count(),
+  const auto execution_began = std::max(f.launched, last_completed_);
+  last_completed_ = executed;
+  report(observer, f.plan, std::chrono::duration<double>(executed - execution_began).count(),
          f.planning_seconds + seconds_since(executed));
 }
 

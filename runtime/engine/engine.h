@@ -70,7 +70,7 @@ class Engine {
   struct InFlightPlan {
     parallel::StepPlan plan;
     PendingStepOutputs outputs;
-    Clock::time_point launched;
+    Clock::time_point launched;  // when its launch began (a stage of this rank may compute it inside launch)
     double planning_seconds = 0;
   };
   // Leader: fills the pipeline with plans, then completes the oldest one in flight (if any).
@@ -90,6 +90,9 @@ class Engine {
   std::deque<InFlightPlan> in_flight_;  // leader: launched, results not yet completed; oldest first
   size_t pipeline_depth_ = 1;
   uint64_t launched_with_sequences_ = 0;  // numbers the micro-batches
+  // When the last plan completed: a plan's execution time is counted from the later of its launch and this, so that
+  // the plans in flight together do not count the same seconds twice (StepReport::execute_seconds).
+  Clock::time_point last_completed_{};
   uint64_t next_step_ = 0;
   parallel::RankActivity own_activity_;
   parallel::RankActivity& activity_;

@@ -15,7 +15,9 @@ struct StepReport {
   int kv_total_blocks = 0;
   size_t tokens = 0;             // tokens the step ran (decode tokens + prefill chunks)
   double plan_seconds = 0;       // leader: taking requests, scheduling, handing results to the streams
-  double execute_seconds = 0;    // the step across the ranks (broadcast, compute, transfers, sampling)
+  // The step across the ranks (broadcast, compute, transfers, sampling), from its launch (or the previous plan's
+  // completion, if later: plans in flight together share no seconds) to its outputs' arrival; sums to wall time.
+  double execute_seconds = 0;
   SchedulerStats totals;         // cumulative
 };
 

