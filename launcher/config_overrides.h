@@ -24,7 +24,8 @@ inline void add_pp_transfer_option(CLI::App& cmd, std::string& pp_transfer) {
 }
 
 // --cpu-activations, which every command that runs a replica has (generate, serve, bench): how the CPU backend's
-// quantized matrix products take their input (kernels::cpu::ActivationFormat). Empty: TESSERA_CPU_ACTIVATIONS, else f32.
+// quantized matrix products take their input (kernels::cpu::ActivationFormat). Empty: TESSERA_CPU_ACTIVATIONS, else
+// f32.
 inline void add_cpu_activations_option(CLI::App& cmd, std::string& cpu_activations) {
   cmd.add_option("--cpu-activations", cpu_activations,
                  "CPU backend: how the quantized matrix products take their input: f32 (the default, exact) or int8 "
@@ -54,8 +55,8 @@ inline void take_text(const ConfigFile& config, const char* name, const CLI::App
 }
 
 // The keys of the model and its layout, which every command that runs a replica reads alike (generate, serve):
-// `model`, `verify_sha256`, `backend`, `weight_dtype`, `cpu_activations`, `chat_template`, `parallel.tp`, `parallel.pp`,
-// `parallel.pp_layers` (into o.pp_layers as --pp-layers text).
+// `model`, `verify_sha256`, `backend`, `weight_dtype`, `cpu_activations`, `chat_template`, `parallel.tp`,
+// `parallel.pp`, `parallel.pp_layers` (into o.pp_layers as --pp-layers text).
 template <class Options>
 void take_model_and_layout(const ConfigFile& config, const CLI::App& cmd, Options& o) {
   take(config, "model", cmd, "--model", o.model);

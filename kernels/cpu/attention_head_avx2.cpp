@@ -58,7 +58,8 @@ void attend(const HeadView& h, const float* q, float scale, float* scores, float
       const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
       for (int64_t s = 0; s < count; ++s) {
         const __m256 p = _mm256_set1_ps(scores[first + s]);
-        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + s * h.row_stride + 8 * v), acc[v]);
+        const float* row = vrow + s * h.row_stride;
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(row + 8 * v), acc[v]);
       }
     }
     for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], inv_total));
@@ -75,7 +76,9 @@ void attend(const HeadView& h, const float* q, float scale, float* scores, float
         }
       }
     }
-    for (int64_t d = 0; d < h.dim; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(out + d), inv_total));
+    for (int64_t d = 0; d < h.dim; d += 8) {
+      _mm256_storeu_ps(out + d, _mm256_mul_ps(_mm256_loadu_ps(out + d), inv_total));
+    }
   }
 }
 

@@ -214,7 +214,9 @@ void rows_m(const uint8_t* w, int64_t rows, int64_t row_bytes, int64_t blocks, c
   for (; r + R <= rows; r += R) {
     tile<Block, Int, M, R>(w + r * row_bytes, row_bytes, blocks, q, fields, stride, y + r, y_stride);
   }
-  for (; r < rows; ++r) tile<Block, Int, M, 1>(w + r * row_bytes, row_bytes, blocks, q, fields, stride, y + r, y_stride);
+  for (; r < rows; ++r) {
+    tile<Block, Int, M, 1>(w + r * row_bytes, row_bytes, blocks, q, fields, stride, y + r, y_stride);
+  }
 }
 
 // Weight rows in tiles of ~128 KB (memory delivers each weight once), every group of x passing over each tile.

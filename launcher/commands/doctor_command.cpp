@@ -2,8 +2,9 @@
 // deployment needs, each failure with a hint: the CUDA driver against the CUDA runtime this build was made with
 // (the most common failure in private deployments), the GPUs and the P2P/NVLink paths between them, NCCL, the MPI
 // library and the launcher that started this process (mpirun, Slurm, PMIx), UCX and its transports, the default
-// model's presence and hash, the CPU kernels' instruction set and activations, and the open-files limit. GPU libraries are opened at run time (gpu_probe.h), so the
-// command runs on a CPU node and says so. Exit status: 0 without failures, 1 with any.
+// model's presence and hash, the CPU kernels' instruction set and activations, and the open-files limit. GPU
+// libraries are opened at run time (gpu_probe.h), so the command runs on a CPU node and says so. Exit status: 0
+// without failures, 1 with any.
 #include <mpi.h>
 #include <sys/resource.h>
 #include <dlfcn.h>

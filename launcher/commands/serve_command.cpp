@@ -276,13 +276,13 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   gate.install(&api);
   status.set_state(runtime::EngineState::kReady);
   const parallel::Topology& topo = replica.topology();
-  const std::string kernels =
+  const std::string kernel_path =
       o.backend == "cpu" ? "; cpu kernels " + kernels::cpu::describe_cpu_kernels() : std::string();
   std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, %s; KV cache %lld tokens in %d blocks "
               "of %d; max model len %d%s)\n",
               model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(),
               topo.layout().to_string().c_str(), static_cast<long long>(model.kv_blocks) * o.kv_block_size,
-              replica.kv_blocks(), o.kv_block_size, model.max_model_len, kernels.c_str());
+              replica.kv_blocks(), o.kv_block_size, model.max_model_len, kernel_path.c_str());
   std::fflush(stdout);
 
   try {

@@ -49,10 +49,11 @@ def main():
     for name in ("mpi", "launcher", "pmix", "ucx", "model", "cpu-kernels", "open-files", "nccl"):
         check(len(lines_of(r.stdout, name)) == 1, f"a '{name}' line")
     kernels_line = lines_of(r.stdout, "cpu-kernels")[0] if lines_of(r.stdout, "cpu-kernels") else ""
-    isa = "avx512" if "avx512bw" in open("/proc/cpuinfo").read() else "avx2" if " avx2" in open("/proc/cpuinfo").read() \
-        else "scalar"
-    check(kernels_line.startswith("[pass]") and f"best on this CPU: {isa}" in kernels_line and "activations" in kernels_line,
-          f"the CPU kernels' path, as /proc/cpuinfo allows ({isa}): {kernels_line}")
+    with open("/proc/cpuinfo") as f:
+        cpuinfo = f.read()
+    isa = "avx512" if "avx512bw" in cpuinfo else "avx2" if " avx2" in cpuinfo else "scalar"
+    check(kernels_line.startswith("[pass]") and f"best on this CPU: {isa}" in kernels_line
+          and "activations" in kernels_line, f"the CPU kernels' path, as /proc/cpuinfo allows ({isa}): {kernels_line}")
     bad = doctor(binary, [], env=dict(env, TESSERA_CPU_ISA="avx9"))
     bad_line = lines_of(bad.stdout, "cpu-kernels")[0] if lines_of(bad.stdout, "cpu-kernels") else ""
     check(bad.returncode == 1 and bad_line.startswith("[fail]") and "avx9" in bad_line,

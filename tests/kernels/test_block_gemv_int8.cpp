@@ -84,8 +84,8 @@ TEST(BlockGemvInt8, WithinTheActivationRoundingBound) {
   set_activation_format(previous);
 }
 
-// What the kernels compute, in double: x quantized per block exactly as they do (d = max|x| / 127 in f32, q = x * (1 / d)
-// rounded to nearest even), the weights as their integer quants and fp16 fields, and
+// What the kernels compute, in double: x quantized per block exactly as they do (d = max|x| / 127 in f32,
+// q = x * (1 / d) rounded to nearest even), the weights as their integer quants and fp16 fields, and
 //   y = sum_b dw dx sum qw qx + mw dx sum qx       (Q4_0: qw - 8 as the quant, no mw; Q8_0: signed quants, no mw)
 // Only f32 rounding of the block products may separate the kernels from it. This pins the arithmetic down much
 // tighter than the rounding bound above (a lost bias term or a block paired with the wrong scale is far outside it).
@@ -137,8 +137,9 @@ TEST(BlockGemvInt8, MatchesTheQuantizedProductInDouble) {
               dot += qw * qx;
               sum_x += qx;
             }
-            want += dw * dx * static_cast<double>(dot) + mw * dx * static_cast<double>(sum_x);
-            magnitude += std::fabs(dw * dx * static_cast<double>(dot)) + std::fabs(mw * dx * static_cast<double>(sum_x));
+            const double dot_term = dw * dx * static_cast<double>(dot), bias_term = mw * dx * static_cast<double>(sum_x);
+            want += dot_term + bias_term;
+            magnitude += std::fabs(dot_term) + std::fabs(bias_term);
           }
           ASSERT_NEAR(y[i * rows + r], want, 2e-6 * magnitude + 1e-7) << "x row " << i << ", output " << r;
         }
