@@ -32,13 +32,6 @@ void check_common(const char* op, const KvCacheView& cache, const int32_t* block
   }
 }
 
-// Offset of (position, kv head) in a cache tensor, through the block table.
-int64_t slot_offset(const KvCacheView& cache, const int32_t* block_table, int64_t position, int64_t kv_head) {
-  const int64_t block = block_table[position / cache.block_size];
-  const int64_t slot = block * cache.block_size + position % cache.block_size;
-  return (slot * cache.kv_heads + kv_head) * cache.head_dim;
-}
-
 }  // namespace
 
 void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t table_len, int64_t start, int64_t n,
@@ -50,7 +43,8 @@ void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t tabl
                 v_token_stride, " are smaller than kv_heads * head_dim = ", row);
   for (int64_t t = 0; t < n; ++t) {
     // The kv heads of one position are contiguous in the cache, so each token is one copy per tensor.
-    const int64_t offset = slot_offset(cache, block_table, start + t, 0);
+    const int64_t offset =
+        detail::cache_row_offset(block_table, cache.block_size, cache.kv_heads, cache.head_dim, start + t, 0);
     std::copy(k + t * k_token_stride, k + t * k_token_stride + row, cache.k + offset);
     std::copy(v + t * v_token_stride, v + t * v_token_stride + row, cache.v + offset);
   }

@@ -8,6 +8,14 @@
 
 namespace tessera::kernels::cpu::detail {
 
+// Offset of (position, KV head) in a layer's K or V cache, [num_blocks, block_size, kv_heads, dim], through the
+// sequence's block table: position p is slot p % block_size of block block_table[p / block_size].
+inline int64_t cache_row_offset(const int32_t* block_table, int64_t block_size, int64_t kv_heads, int64_t dim,
+                                int64_t position, int64_t kv_head) {
+  const int64_t slot = block_table[position / block_size] * block_size + position % block_size;
+  return (slot * kv_heads + kv_head) * dim;
+}
+
 // The cache rows one query head reads: KV head `kv_head` of positions [0, context) through the block table.
 struct HeadView {
   const float* k = nullptr;  // the layer's caches, [num_blocks, block_size, kv_heads, dim]
@@ -18,8 +26,7 @@ struct HeadView {
 
   // Offset of position `position`'s row (this head's KV head) in k / v; positions of one block are row_stride apart.
   int64_t slot_offset(int64_t position) const {
-    const int64_t slot = block_table[position / block_size] * block_size + position % block_size;
-    return (slot * kv_heads + kv_head) * dim;
+    return cache_row_offset(block_table, block_size, kv_heads, dim, position, kv_head);
   }
 };
 
