@@ -67,6 +67,16 @@ BlockGemv block_gemv_for(QuantFormat format, PackedIsa isa) {
   return packed::block_gemv_scalar;
 }
 
+// The int8-activation kernel under `isa`, or nullptr where the matrix products keep f32 activations (the default, or
+// an ISA below AVX2). With AVX-512 VNNI its block dot is one instruction; the results are the AVX2 kernel's.
+BlockGemv int8_block_gemv_for(PackedIsa isa) {
+  if (activation_format() != ActivationFormat::kInt8 || isa < PackedIsa::kAvx2 || !packed::cpu_has_f16c()) {
+    return nullptr;
+  }
+  if (isa >= PackedIsa::kAvx512 && packed::cpu_has_avx512_vnni()) return packed::block_gemv_int8_vnni;
+  return packed::block_gemv_int8_avx2;
+}
+
 void dequantize_blocks(QuantFormat format, const std::byte* w, int64_t count, float* out) {
   dequantize(format, std::span<const std::byte>(w, static_cast<size_t>(quantized_bytes(format, count))), count, out);
 }
@@ -187,7 +197,9 @@ std::string describe_cpu_kernels() {
   std::string text = std::string(packed_isa_name(packed_isa())) + " (best on this CPU: " +
                      std::string(packed_isa_name(best_packed_isa()));
   if (forced != nullptr && *forced != '\0') text += std::string("; forced by TESSERA_CPU_ISA=") + forced;
-  return text + "), activations " + std::string(activation_format_name(activation_format()));
+  text += "), activations " + std::string(activation_format_name(activation_format()));
+  if (int8_block_gemv_for(packed_isa()) == packed::block_gemv_int8_vnni) text += " (avx512 vnni dot products)";
+  return text;
 }
 
 PackedIsa packed_isa() {
@@ -312,12 +324,12 @@ void PackedMatrix::unpack_rows(int64_t row_begin, int64_t count, float* out) con
 
 void PackedMatrix::native_gemv_rows(const float* x, float* y, int64_t m, int64_t row_begin, int64_t row_end) const {
   const PackedIsa isa = packed_isa();
-  const bool int8 = activation_format() == ActivationFormat::kInt8 && isa >= PackedIsa::kAvx2 && packed::cpu_has_f16c();
+  const BlockGemv int8_gemv = int8_block_gemv_for(isa);
   for (const NativeSegment& s : native_) {
     const int64_t begin = std::max(row_begin, s.row_begin), end = std::min(row_end, s.row_end);
     if (begin >= end) continue;
     const BlockGemv gemv =
-        int8 && packed::block_int8_supported(s.format) ? packed::block_gemv_int8_avx2 : block_gemv_for(s.format, isa);
+        int8_gemv != nullptr && packed::block_int8_supported(s.format) ? int8_gemv : block_gemv_for(s.format, isa);
     gemv(s.format, s.bytes.data() + (begin - s.row_begin) * s.row_bytes, end - begin, cols_, x, m, y + begin, rows_);
   }
 }

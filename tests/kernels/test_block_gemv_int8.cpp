@@ -157,5 +157,52 @@ TEST(BlockGemvInt8, RowsAreBitIdenticalAtBatch1_16_64) {
   set_activation_format(previous);
 }
 
+// Where the CPU has AVX-512 VNNI, the avx512 ISA takes the VNNI build: batch invariant in the same way.
+TEST(BlockGemvInt8, VnniRowsAreBitIdenticalAtBatch1_16_64) {
+  if (!packed::cpu_has_avx512_vnni() || best_packed_isa() < PackedIsa::kAvx512) {
+    GTEST_SKIP() << "needs AVX-512 VNNI (this CPU lacks it)";
+  }
+  const ActivationFormat previous = set_activation_format(ActivationFormat::kInt8);
+  batch_invariance::run(PackedIsa::kAvx512);
+  set_activation_format(previous);
+}
+
+// The VNNI build's one-instruction block dot gives the AVX2 build's integers, so every output is the same float, for
+// any batch, shape and format (block_gemv_int8_x86.h). A dot that lost a product, or saturated as vpmaddubsw can,
+// would differ here: the weights and activations include the extremes (nibbles 0 and 15, Q8_0's -128, x at +-127 d).
+TEST(BlockGemvInt8, VnniBuildGivesTheAvx2BuildsResultsBitForBit) {
+  if (!packed::cpu_has_avx512_vnni()) GTEST_SKIP() << "needs AVX-512 VNNI (this CPU lacks it)";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  uint32_t seed = 40;
+  for (const QuantFormat format : {QuantFormat::kQ4_0, QuantFormat::kQ4_1, QuantFormat::kQ8_0}) {
+    for (const int64_t cols : {int64_t{576}, int64_t{1536}, int64_t{96}}) {
+      for (const int64_t m : {int64_t{1}, int64_t{3}, int64_t{16}, int64_t{64}}) {
+        SCOPED_TRACE(std::string(quant_format_name(format)) + " k=" + std::to_string(cols) + " m=" +
+                     std::to_string(m));
+        const int64_t rows = 21;
+        QuantizedRows q = batch_invariance::random_rows(format, rows, cols, seed++);
+        if (format == QuantFormat::kQ8_0) {
+          q.bytes[2] = std::byte{0x80};  // -128 in the first block of row 0
+          q.bytes[3] = std::byte{0x7F};
+        } else {
+          q.bytes[format == QuantFormat::kQ4_1 ? 4 : 2] = std::byte{0xF0};  // nibbles 0 and 15
+        }
+        std::vector<float> x(static_cast<size_t>(m * cols));
+        for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * (i % 13 == 0 ? 8.0f : 1.0f);
+        std::vector<float> y_avx2(static_cast<size_t>(m * rows), 0.5f), y_vnni = y_avx2;
+        packed::block_gemv_int8_avx2(format, q.bytes.data(), rows, cols, x.data(), m, y_avx2.data(), rows);
+        packed::block_gemv_int8_vnni(format, q.bytes.data(), rows, cols, x.data(), m, y_vnni.data(), rows);
+        for (size_t i = 0; i < y_avx2.size(); ++i) {
+          uint32_t a, b;
+          std::memcpy(&a, &y_avx2[i], 4);
+          std::memcpy(&b, &y_vnni[i], 4);
+          ASSERT_EQ(a, b) << "output " << i << ": " << y_avx2[i] << " (avx2) vs " << y_vnni[i] << " (vnni)";
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::kernels::cpu
