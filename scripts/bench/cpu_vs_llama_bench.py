@@ -60,7 +60,9 @@ def cpu_flags() -> str:
         flags = set(Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split())
     except (OSError, IndexError):
         return "?"
-    return "AVX-512" if "avx512f" in flags else "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
+    if "avx512f" in flags:
+        return "AVX-512 with VNNI" if "avx512_vnni" in flags else "AVX-512, no VNNI"
+    return "AVX2, no AVX-512" if "avx2" in flags else "no AVX2"
 
 
 def load_average() -> str:
@@ -250,6 +252,11 @@ def main() -> None:
         key = ("batched" if args.batched else "single") + " threads=" + ",".join(map(str, args.threads))
         if os.environ.get("TESSERA_CPU_ACTIVATIONS", "f32") != "f32":
             key += " activations=" + os.environ["TESSERA_CPU_ACTIVATIONS"]
+        # Each kind of machine keeps its own tables (the AVX2-only VMs' keys carry no suffix).
+        if cpu_flags().startswith("AVX-512"):
+            key += " machine=avx512"
+        if os.environ.get("TESSERA_CPU_ISA"):
+            key += " isa=" + os.environ["TESSERA_CPU_ISA"]
         write_doc(table, key)
         print(f"written to {DOC}")
 
