@@ -114,7 +114,8 @@ ActivationFormat set_activation_format(ActivationFormat format);
 ActivationFormat activation_format();  // throws (every call) when TESSERA_CPU_ACTIVATIONS is bad
 
 // The path the native products take, for startup lines and `tessera doctor`: "avx2 (best on this CPU: avx2),
-// activations f32", naming TESSERA_CPU_ISA when it forces the ISA. Throws as packed_isa() / activation_format().
+// activations f32", naming TESSERA_CPU_ISA when it forces the ISA, and " (avx512 vnni dot products)" after
+// "activations int8" where the int8 products take the VNNI build. Throws as packed_isa() / activation_format().
 std::string describe_cpu_kernels();
 
 }  // namespace tessera::kernels::cpu
