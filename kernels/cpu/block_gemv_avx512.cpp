@@ -131,8 +131,7 @@ void gemv_rows_m(const uint8_t* w, int64_t rows, int64_t k, const float* x, floa
 // in L2). Every output's accumulator takes the same FMAs of the same values in the same order as in gemv_tile (16
 // columns at a time, in column order), then the same reduction and one add onto y: the results are bit-identical
 // (tests/kernels/batch_invariance.h); only the widening is no longer repeated for every group of 8 rows of x, which
-// made the direct path decode-bound from 8 rows on (44-54 GFLOP/s at 16-64 rows on Zen 4, against 78-85 for the
-// AVX2 build's buffered path).
+// kept the direct path at 44-54 GFLOP/s at 16 and 64 rows on Zen 4, below the AVX2 build's buffered 78-85 there.
 inline constexpr int64_t kBufferedRows = 16, kBufferedRowBlock = 32;
 inline constexpr int kBufferedWeightRows = 4, kBufferedXRows = 6;
 
