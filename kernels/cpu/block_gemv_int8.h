@@ -33,6 +33,10 @@ void block_gemv_int8_vnni(QuantFormat format, const std::byte* w, int64_t rows, 
 bool cpu_has_avx512_vnni();
 
 namespace detail {
+// Per-row block fields are padded to whole runs of 8 blocks (zeros), so the 8-block steps of the tiles never read
+// another row's fields. (Plain code, outside the target regions: the kernels and the scratch's sizing share it.)
+constexpr int64_t padded_blocks(int64_t blocks) { return (blocks + 7) / 8 * 8; }
+
 // A calling thread's scratch for the quantized rows of x (m rows of `blocks` blocks), reused across calls: the
 // layout is block_gemv_int8_x86.h's.
 struct Int8Scratch {

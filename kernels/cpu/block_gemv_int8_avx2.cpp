@@ -52,7 +52,7 @@ void block_gemv_int8_avx2(QuantFormat format, const std::byte* w, int64_t rows, 
 namespace tessera::kernels::cpu::packed::detail {
 
 Int8Scratch int8_scratch(int64_t m, int64_t blocks) {
-  const int64_t fields = m * ((blocks + 7) / 8 * 8);  // padded_blocks() of block_gemv_int8_x86.h
+  const int64_t fields = m * padded_blocks(blocks);
   thread_local std::vector<float> scratch;  // a library template: outside the target regions
   const auto need = static_cast<size_t>(2 * fields + 8 * m * blocks);
   if (scratch.size() < need) scratch.resize(need);

@@ -16,9 +16,7 @@ namespace {
 constexpr int64_t kGroup = 4;  // rows of x per tile: 4 accumulators and their operands fit the 16 registers
 constexpr int64_t kPrefetchTiles = 4;
 
-// Per-row block fields are padded to whole runs of 8 blocks (zeros), so the 8-block steps of the tiles never read
-// another row's fields.
-inline int64_t padded_blocks(int64_t blocks) { return (blocks + 7) / 8 * 8; }
+using detail::padded_blocks;
 
 // The quantized rows of x. Quants in groups of kGroup rows (the last one smaller): in a group of G rows starting at
 // row i0, block b of row i0 + i has its 32 quants at q + 32 (i0 * blocks + b * G + i), so that one tile reads the
