@@ -72,6 +72,18 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(shape) {
                 shape.to_string(), " (", bytes, " bytes)");
   std::memset(memory, 0, rounded == 0 ? 64 : rounded);
   data_.reset(memory);
+  capacity_ = rounded == 0 ? 64 : rounded;
+}
+
+Tensor& Tensor::resize(DType dtype, Shape shape) {
+  const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  if (empty() || bytes > capacity_) {
+    *this = Tensor(dtype, shape);
+    return *this;
+  }
+  dtype_ = dtype;
+  shape_ = shape;
+  return *this;
 }
 
 Tensor& Tensor::reshape(Shape shape) {

@@ -38,6 +38,10 @@ class Tensor {
 
   // Same bytes, new shape with the same element count.
   Tensor& reshape(Shape shape);
+  // For scratch that every use overwrites: gives the tensor `dtype` and `shape`, keeping its allocation when the
+  // bytes fit in it (the contents are then stale, not zeroed) and reallocating zero-filled when they do not.
+  // Steps of varying batch size then reuse one allocation instead of a fresh multi-megabyte one each.
+  Tensor& resize(DType dtype, Shape shape);
 
  private:
   struct FreeAligned {
@@ -47,6 +51,7 @@ class Tensor {
 
   DType dtype_ = DType::F32;
   Shape shape_;
+  size_t capacity_ = 0;  // bytes allocated, at least nbytes()
   std::unique_ptr<std::byte[], FreeAligned> data_;
 };
 

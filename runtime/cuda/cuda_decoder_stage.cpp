@@ -306,7 +306,7 @@ void CudaDecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& 
   const int64_t dim = config_.hidden_size, n = static_cast<int64_t>(rows.size()), vocab = config_.vocab_size;
   TESSERA_CHECK(n <= limits_.max_sequences, "CUDA stage: logits of ", n, " rows exceed max_sequences ",
                 limits_.max_sequences);
-  out = Tensor(DType::F32, {n, vocab});
+  out.resize(DType::F32, {n, vocab});
   if (n == 0) return;
   host_staging_.resize(static_cast<size_t>(n * dim));
   for (int64_t i = 0; i < n; ++i) {

@@ -160,10 +160,9 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
 
   // The results travel from the sampling rank to the leader (they are the same rank when pp == 1).
   if (topology_.is_last_stage() && !rows.empty()) {
-    Tensor logits;
-    stage_.logits(hidden, rows, logits);
+    stage_.logits(hidden, rows, logits_);
     if (topology_.rank() == sampler) {
-      std::vector<StepOutput> outputs = sample(plan, logits, rows);
+      std::vector<StepOutput> outputs = sample(plan, logits_, rows);
       trace_done();
       if (sampler == 0) {
         pending.outputs_ = std::move(outputs);

@@ -142,38 +142,40 @@ void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
 void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) {
   TESSERA_CHECK(!weights_.lm_head.empty(), "logits() called on a rank that does not hold the LM head");
   const int64_t dim = config_.hidden_size, n = static_cast<int64_t>(rows.size());
-  Tensor selected(DType::F32, {n, dim});
+  // Every buffer here is n x vocab-sized (3 MB at 16 rows of a 49k vocabulary) and rewritten whole, so they are
+  // reused across steps rather than allocated, zeroed and freed at each one.
+  logit_rows_.resize(DType::F32, {n, dim});
   for (int64_t i = 0; i < n; ++i) {
     TESSERA_CHECK(rows[i] >= 0 && rows[i] < hidden.shape()[0], "logits row ", rows[i], " outside the batch");
-    std::memcpy(selected.data<float>() + i * dim, hidden.data<float>() + rows[i] * dim, dim * sizeof(float));
+    std::memcpy(logit_rows_.data<float>() + i * dim, hidden.data<float>() + rows[i] * dim, dim * sizeof(float));
   }
-  k::rms_norm(selected.data<float>(), weights_.output_norm.data<float>(), selected.data<float>(), n, dim,
+  k::rms_norm(logit_rows_.data<float>(), weights_.output_norm.data<float>(), logit_rows_.data<float>(), n, dim,
               config_.rms_norm_eps);
-  // Vocab-parallel LM head: each member computes its rows of the vocabulary, padded to the common stride so that
-  // the all-gather has equal parts, then the padding is dropped.
   const int64_t stride = shard_.vocab_stride, local = shard_.local_vocab(), vocab = config_.vocab_size;
-  Tensor local_logits(DType::F32, {n, stride});
-  if (local > 0) {
-    Tensor partial(DType::F32, {n, local});
-    weights_.lm_head.matmul_transposed(selected.data<float>(), partial.data<float>(), n);
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(local_logits.data<float>() + i * stride, partial.data<float>() + i * local, local * sizeof(float));
-    }
-  }
-  out = Tensor(DType::F32, {n, vocab});
-  if (tp_.size() == 1) {
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(out.data<float>() + i * vocab, local_logits.data<float>() + i * stride, vocab * sizeof(float));
-    }
+  out.resize(DType::F32, {n, vocab});
+  if (tp_.size() == 1) {  // this rank holds the whole vocabulary: the LM head writes the logits in place
+    TESSERA_CHECK(local == vocab, "a single-rank LM head holds ", local, " of ", vocab, " vocabulary rows");
+    weights_.lm_head.matmul_transposed(logit_rows_.data<float>(), out.data<float>(), n);
     return;
   }
-  Tensor gathered(DType::F32, {tp_.size(), n, stride});
-  tp_.all_gather(parallel::host_span(local_logits.span<float>()), parallel::host_span(gathered.span<float>()));
+  // Vocab-parallel LM head: each member computes its rows of the vocabulary, padded to the common stride so that
+  // the all-gather has equal parts, then the padding is dropped.
+  local_logits_.resize(DType::F32, {n, stride});
+  if (local > 0) {
+    partial_logits_.resize(DType::F32, {n, local});
+    weights_.lm_head.matmul_transposed(logit_rows_.data<float>(), partial_logits_.data<float>(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(local_logits_.data<float>() + i * stride, partial_logits_.data<float>() + i * local,
+                  local * sizeof(float));
+    }
+  }
+  gathered_logits_.resize(DType::F32, {tp_.size(), n, stride});
+  tp_.all_gather(parallel::host_span(local_logits_.span<float>()), parallel::host_span(gathered_logits_.span<float>()));
   for (int r = 0; r < tp_.size(); ++r) {
     const int64_t begin = std::min<int64_t>(vocab, r * stride);
     const int64_t count = std::min<int64_t>(vocab, begin + stride) - begin;
     for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(out.data<float>() + i * vocab + begin, gathered.data<float>() + (r * n + i) * stride,
+      std::memcpy(out.data<float>() + i * vocab + begin, gathered_logits_.data<float>() + (r * n + i) * stride,
                   count * sizeof(float));
     }
   }

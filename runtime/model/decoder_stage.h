@@ -35,7 +35,8 @@ class DecoderStage final : public ModelStage {
   // Runs this stage's layers on hidden[T, hidden] in place, reading and extending the KV cache.
   void run_layers(const ForwardBatch& batch, Tensor& hidden) override;
   // Last stage: full-vocabulary logits [rows.size(), vocab] of the given rows of hidden (final norm, LM head,
-  // all-gather across the TP group). Every member of the TP group receives the full logits.
+  // all-gather across the TP group). Every member of the TP group receives the full logits. `out` is resized,
+  // keeping its allocation when it is large enough, so a caller that passes the same tensor each step reuses it.
   void logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) override;
 
  private:
@@ -52,6 +53,8 @@ class DecoderStage final : public ModelStage {
   // Scratch buffers, grown to the largest batch seen.
   int64_t scratch_tokens_ = 0;
   Tensor normed_, qkv_, attn_, projected_, gate_up_, act_;
+  // The LM head's, resized to each step's logit rows (Tensor::resize keeps the largest allocation).
+  Tensor logit_rows_, partial_logits_, local_logits_, gathered_logits_;
 };
 
 }  // namespace tessera::runtime

@@ -22,7 +22,7 @@ class ModelStage {
   // This stage's layers on hidden[T, hidden] (f32, host) in place, reading and extending the KV cache.
   virtual void run_layers(const ForwardBatch& batch, Tensor& hidden) = 0;
   // Last stage: full-vocabulary logits [rows.size(), vocab] (f32, host) of the given rows of hidden, on every
-  // member of the TP group.
+  // member of the TP group. `out` is resized (Tensor::resize), so a tensor passed at every step keeps one allocation.
   virtual void logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) = 0;
 };
 

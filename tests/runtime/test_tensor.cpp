@@ -53,5 +53,26 @@ TEST(Tensor, ZeroFilledAlignedTypedAccess) {
   EXPECT_THROW(t.reshape({4, 4}), Error);
 }
 
+TEST(Tensor, ResizeKeepsTheAllocationWhileTheBytesFit) {
+  Tensor t;
+  t.resize(DType::F32, {4, 8});
+  ASSERT_FALSE(t.empty());
+  for (float v : t.span<float>()) EXPECT_EQ(v, 0.0f);  // a fresh allocation is zero-filled
+  void* first = t.raw();
+  t.data<float>()[3] = 1.5f;
+  t.resize(DType::F32, {2, 8});  // smaller: same memory, stale contents
+  EXPECT_EQ(t.raw(), first);
+  EXPECT_EQ(t.shape(), (Shape{2, 8}));
+  EXPECT_EQ(t.nbytes(), 64u);
+  EXPECT_EQ(t.data<float>()[3], 1.5f);
+  t.resize(DType::I32, {4, 8});  // back to the full size, another 4-byte type: still fits
+  EXPECT_EQ(t.raw(), first);
+  EXPECT_EQ(t.numel(), 32);
+  t.resize(DType::F32, {5, 8});  // larger: a new zero-filled allocation
+  EXPECT_EQ(t.numel(), 40);
+  for (float v : t.span<float>()) EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw()) % 64, 0u);
+}
+
 }  // namespace
 }  // namespace tessera

@@ -27,6 +27,12 @@ READ_TIMEOUT = 3
 BACKLOG = 64 * 1024
 MAX_MESSAGES = 8
 MAX_N = 4
+# How far rank 0's RSS may rise while the slow reader is served. Measured growth is 3-6 MiB (AVX2 and AVX-512,
+# with the CPUs loaded or not, glibc's arena count 1 or the default); it was 10-105 MiB while the LM head
+# allocated three fresh n x vocab buffers per step, and the allocator's retention of those made the figure
+# machine-dependent. (That the client is cut off at the backlog limit is checked by the tokens generated; this
+# guards against anything else growing with a stalled reply.)
+RSS_GROWTH_LIMIT_MIB = 32
 
 
 def rss_kib(pid):
@@ -244,7 +250,7 @@ def run_slow_reader(c, server, name):
                                                     f"({len(data)} bytes were in flight)")
     c.check(other is not None and other[0] == 200, "slow reader: another client is served meanwhile",
             other and other[0])
-    c.check(peak - baseline < 100 * 1024, f"slow reader: rank-0 RSS bounded: baseline {baseline / 1024:.0f} MiB, "
+    c.check(peak - baseline < RSS_GROWTH_LIMIT_MIB * 1024, f"slow reader: rank-0 RSS bounded: baseline {baseline / 1024:.0f} MiB, "
                                           f"peak {peak / 1024:.0f} MiB (+{(peak - baseline) / 1024:.1f} MiB)")
     print(f"FIGURES slow-reader: backlog limit {BACKLOG // 1024} KiB, {prompts} prompts x n={n} streamed, tokens "
           f"generated {generated:.0f}/{max_tokens}, cancelled after {cancelled_after:.1f} s, {len(data)} bytes were "
