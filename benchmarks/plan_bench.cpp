@@ -2,7 +2,9 @@
 // forward pass): for 16, 64 and 256 running decode sequences (each with a `--prompt`-token prompt already
 // prefilled), the time of Scheduler::next_plan + StepPlanEncoder::encode + Scheduler::complete per step and the
 // delta message's bytes, against the full encoding (encode_step_plan) of the same plans; and a follower's decode
-// time for both. The dummy model's own work (making the outputs) is not timed.
+// time for both. The dummy model's own work (making the outputs) is not timed. Completed plans are handed back
+// (Scheduler::recycle) as the engine does. The sizes run in turns of 50 steps, so each round starts with caches
+// that the other sizes' rounds have used, as the engine's forward pass would leave them.
 //
 //   build/benchmarks/tessera_bench_plan [--steps 1000] [--prompt 512] [--block 16]
 #include <algorithm>
@@ -10,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -63,35 +67,44 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-Row measure(int sequences, int steps, int prompt, int block) {
-  runtime::SchedulerLimits limits;
-  limits.max_sequences = sequences;
-  limits.max_step_tokens = std::max(2048, sequences);
-  // Long enough that no sequence ends before the last measured step, however many steps the prefill takes.
-  limits.max_sequence_length = prompt + steps + 64 + sequences * prompt / limits.max_step_tokens;
-  const int kv_blocks = sequences * ((limits.max_sequence_length + block - 1) / block) + sequences;
-  runtime::Scheduler scheduler(kv_blocks, block, limits);
-  std::mt19937 rng(static_cast<unsigned>(sequences));
-  std::uniform_int_distribution<int32_t> token(0, 31999);
-  for (int i = 0; i < sequences; ++i) {
-    runtime::GenerationRequest r;
-    for (int j = 0; j < prompt; ++j) r.prompt.push_back(token(rng));
-    r.max_new_tokens = limits.max_sequence_length - prompt;
-    r.sampling.temperature = 0.8f;
-    r.sampling.top_p = 0.95f;
-    r.sampling.seed = static_cast<uint64_t>(i);
-    scheduler.submit(std::move(r));
+// One batch size: its scheduler with `sequences` decoding sequences, the codecs, and what was measured.
+class Case {
+ public:
+  Case(int sequences, int steps, int prompt, int block) : sequences_(sequences) {
+    runtime::SchedulerLimits limits;
+    limits.max_sequences = sequences;
+    limits.max_step_tokens = std::max(2048, sequences);
+    // Long enough that no sequence ends before the last measured step, however many steps the prefill takes.
+    limits.max_sequence_length = prompt + steps + 64 + sequences * prompt / limits.max_step_tokens;
+    const int kv_blocks = sequences * ((limits.max_sequence_length + block - 1) / block) + sequences;
+    scheduler_ = std::make_unique<runtime::Scheduler>(kv_blocks, block, limits);
+    std::mt19937 rng(static_cast<unsigned>(sequences));
+    std::uniform_int_distribution<int32_t> token(0, 31999);
+    for (int i = 0; i < sequences; ++i) {
+      runtime::GenerationRequest r;
+      for (int j = 0; j < prompt; ++j) r.prompt.push_back(token(rng));
+      r.max_new_tokens = limits.max_sequence_length - prompt;
+      r.sampling.temperature = 0.8f;
+      r.sampling.top_p = 0.95f;
+      r.sampling.seed = static_cast<uint64_t>(i);
+      scheduler_->submit(std::move(r));
+    }
+    // Prefill (not measured) until every sequence decodes, then a few warm-up decode steps.
+    for (int i = 0; i < 10000 && (scheduler_->waiting() > 0 || scheduler_->running() < static_cast<size_t>(sequences));
+         ++i) {
+      step(false);
+    }
+    for (int i = 0; i < 8; ++i) step(false);
+    row_.sequences = sequences;
   }
-  parallel::StepPlanEncoder encoder;
-  parallel::StepPlanDecoder follower;
-  uint64_t step = 0;
-  Samples samples;
-  const auto run_step = [&](Row* row) {
+
+  void step(bool measured) {
+    runtime::Scheduler& scheduler = *scheduler_;
     const auto t0 = Clock::now();
     parallel::StepPlan plan = scheduler.next_plan();
-    plan.step_index = step++;
+    plan.step_index = step_++;
     const auto t1 = Clock::now();
-    const std::vector<std::byte> bytes = encoder.encode(plan);
+    const std::vector<std::byte> bytes = encoder_.encode(plan);
     const auto t2 = Clock::now();
     const std::vector<runtime::StepOutput> outputs = dummy_model(plan);  // not timed
     const auto t3 = Clock::now();
@@ -99,7 +112,7 @@ Row measure(int sequences, int steps, int prompt, int block) {
     const auto t4 = Clock::now();
     const std::vector<std::byte> full = parallel::encode_step_plan(plan);
     const auto t5 = Clock::now();
-    const parallel::StepPlan decoded = follower.decode(bytes);
+    const parallel::StepPlan decoded = follower_.decode(bytes);
     const auto t6 = Clock::now();
     const parallel::StepPlan decoded_full = parallel::decode_step_plan(full);
     const auto t7 = Clock::now();
@@ -108,44 +121,54 @@ Row measure(int sequences, int steps, int prompt, int block) {
                    static_cast<unsigned long long>(plan.step_index));
       std::exit(1);
     }
-    if (row == nullptr) return;
+    const auto blocks = static_cast<double>(std::accumulate(
+        plan.sequences.begin(), plan.sequences.end(), size_t{0},
+        [](size_t n, const parallel::SequenceStep& s) { return n + s.block_table.size(); }));
+    scheduler.recycle(std::move(plan));  // as the engine does: the next plan reuses its storage (not timed)
+    if (!measured) return;
     const double schedule = micros(t1 - t0) + micros(t4 - t3);
-    samples.plan_delta.push_back(schedule + micros(t2 - t1));
-    samples.encode_delta.push_back(micros(t2 - t1));
-    samples.plan_full.push_back(schedule + micros(t5 - t4));
-    samples.encode_full.push_back(micros(t5 - t4));
-    samples.decode_delta.push_back(micros(t6 - t5));
-    samples.decode_full.push_back(micros(t7 - t6));
-    row->delta_bytes += static_cast<double>(bytes.size());
-    row->full_bytes += static_cast<double>(full.size());
-    for (const auto& s : plan.sequences) row->blocks_per_sequence += static_cast<double>(s.block_table.size());
-  };
-  // Prefill (not measured) until every sequence decodes, then a few warm-up decode steps.
-  for (int i = 0; i < 10000 && (scheduler.waiting() > 0 || scheduler.running() < static_cast<size_t>(sequences));
-       ++i) {
-    run_step(nullptr);
+    samples_.plan_delta.push_back(schedule + micros(t2 - t1));
+    samples_.encode_delta.push_back(micros(t2 - t1));
+    samples_.plan_full.push_back(schedule + micros(t5 - t4));
+    samples_.encode_full.push_back(micros(t5 - t4));
+    samples_.decode_delta.push_back(micros(t6 - t5));
+    samples_.decode_full.push_back(micros(t7 - t6));
+    row_.delta_bytes += static_cast<double>(bytes.size());
+    row_.full_bytes += static_cast<double>(full.size());
+    row_.blocks_per_sequence += blocks;
+    ++measured_;
   }
-  for (int i = 0; i < 8; ++i) run_step(nullptr);
-  Row row;
-  row.sequences = sequences;
-  for (int i = 0; i < steps; ++i) run_step(&row);
-  if (scheduler.running() != static_cast<size_t>(sequences)) {
-    std::fprintf(stderr, "%d sequences: only %zu still running after the measured steps\n", sequences,
-                 scheduler.running());
-    std::exit(1);
+
+  Row finish() {
+    if (scheduler_->running() != static_cast<size_t>(sequences_)) {
+      std::fprintf(stderr, "%d sequences: only %zu still running after the measured steps\n", sequences_,
+                   scheduler_->running());
+      std::exit(1);
+    }
+    Row row = row_;
+    const double n = measured_;
+    row.delta_bytes /= n;
+    row.full_bytes /= n;
+    row.plan_delta_us = median(samples_.plan_delta);
+    row.encode_delta_us = median(samples_.encode_delta);
+    row.plan_full_us = median(samples_.plan_full);
+    row.encode_full_us = median(samples_.encode_full);
+    row.decode_delta_us = median(samples_.decode_delta);
+    row.decode_full_us = median(samples_.decode_full);
+    row.blocks_per_sequence /= n * sequences_;
+    return row;
   }
-  const double n = steps;
-  row.delta_bytes /= n;
-  row.full_bytes /= n;
-  row.plan_delta_us = median(samples.plan_delta);
-  row.encode_delta_us = median(samples.encode_delta);
-  row.plan_full_us = median(samples.plan_full);
-  row.encode_full_us = median(samples.encode_full);
-  row.decode_delta_us = median(samples.decode_delta);
-  row.decode_full_us = median(samples.decode_full);
-  row.blocks_per_sequence /= n * sequences;
-  return row;
-}
+
+ private:
+  int sequences_;
+  std::unique_ptr<runtime::Scheduler> scheduler_;
+  parallel::StepPlanEncoder encoder_;
+  parallel::StepPlanDecoder follower_;
+  uint64_t step_ = 0;
+  int measured_ = 0;
+  Samples samples_;
+  Row row_;
+};
 
 int arg(int argc, char** argv, const char* name, int fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
@@ -168,8 +191,18 @@ int main(int argc, char** argv) {
               "   full (encode_step_plan)", "follower decode", "size");
   std::printf("%5s %6s | %9s %9s %9s | %9s %9s %9s | %8s %8s | %s\n", "seqs", "/seq", "plan us", "encode us",
               "bytes", "plan us", "encode us", "bytes", "delta us", "full us", "full/delta");
-  for (const int sequences : {16, 64, 256}) {
-    const Row r = measure(sequences, steps, prompt, block);
+  // The sizes take turns, a round of kRound steps each, so that the machine's slow and fast phases (this is a
+  // shared VM) fall on all of them alike and their ratios are comparable.
+  constexpr int kRound = 50;
+  std::vector<std::unique_ptr<Case>> cases;
+  for (const int sequences : {16, 64, 256}) cases.push_back(std::make_unique<Case>(sequences, steps, prompt, block));
+  for (int done = 0; done < steps; done += kRound) {
+    for (auto& c : cases) {
+      for (int i = done; i < std::min(steps, done + kRound); ++i) c->step(true);
+    }
+  }
+  for (auto& c : cases) {
+    const Row r = c->finish();
     std::printf("%5d %6.1f | %9.1f %9.2f %9.1f | %9.1f %9.2f %9.1f | %8.2f %8.2f | %.1fx\n", r.sequences,
                 r.blocks_per_sequence, r.plan_delta_us, r.encode_delta_us, r.delta_bytes, r.plan_full_us,
                 r.encode_full_us, r.full_bytes, r.decode_delta_us, r.decode_full_us, r.full_bytes / r.delta_bytes);

@@ -6,6 +6,13 @@ namespace tessera::parallel {
 
 std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
   WireWriter out;
+  // The exact size, reserved: growing a buffer of a few hundred KB in steps costs more than writing it.
+  size_t bytes = 4 + 4 + 8 + 1 + 1 + 4 + 8 * plan.finished.size() + 4;
+  for (const SequenceStep& s : plan.sequences) {
+    bytes += 8 + 4 + 1 + 42 + 1 + 4 * (4 + s.new_tokens.size() + s.block_table.size() + s.history_prefix.size() +
+                                       s.prompt_logprob_targets.size());
+  }
+  out.reserve(bytes);
   out.put<uint32_t>(StepPlan::kMagic);
   out.put<uint32_t>(StepPlan::kVersion);
   out.put<uint64_t>(plan.step_index);
@@ -30,7 +37,7 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
     out.put<int8_t>(s.sampling.prompt_logprobs);
     out.put<uint8_t>(s.history_reset ? 1 : 0);
     out.put_vector(s.new_tokens);
-    out.put_vector(s.block_table);
+    out.put_span(s.block_table.span());
     out.put_vector(s.history_prefix);
     out.put_vector(s.prompt_logprob_targets);
   }

@@ -10,6 +10,8 @@
 #include <span>
 #include <vector>
 
+#include "parallel/block_table.h"
+
 namespace tessera::parallel {
 
 // Sampling settings as they travel on the wire; the last stage turns them into kernel parameters.
@@ -31,11 +33,12 @@ struct SamplingSettings {
   bool operator==(const SamplingSettings&) const = default;
 };
 
+// runtime::Scheduler::fill_step writes every field (it reuses recycled steps): a new field is set there too.
 struct SequenceStep {
   uint64_t sequence_id = 0;
   int32_t start_position = 0;          // position of new_tokens[0]; the KV cache holds [0, start_position)
   std::vector<int32_t> new_tokens;     // prompt chunk (prefill) or the last sampled token (decode)
-  std::vector<int32_t> block_table;    // KV cache blocks of this sequence, in position order
+  BlockTable block_table;              // KV cache blocks of this sequence, in position order (shared, parallel/block_table.h)
   bool sample = true;                  // false for a prefill chunk that is not the prompt's last
   SamplingSettings sampling;
   // Only for sampling.penalized() sequences, read by the sampling rank, which keeps each such sequence's tokens:

@@ -206,16 +206,20 @@ void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
     const SequenceStep& s = plan.sequences[i];
     const Coded c = coded.empty() ? Coded{} : coded[i];
     Known* k = c.known;
+    if (k != nullptr && c.table == 0 && c.same_sampling) {  // unchanged: so are its hashes and the digest
+      if (!k->block_table.shares_storage_with(s.block_table)) k->block_table = s.block_table;
+      continue;
+    }
     bool inserted = false;
     if (k == nullptr) {
       auto [it, fresh] = known_.try_emplace(s.sequence_id);
       k = &it->second;
       inserted = fresh;
     }
-    const std::vector<int32_t>& table = s.block_table;
+    const BlockTable& table = s.block_table;
     if (inserted) {
       k->block_table = table;
-      k->table_hash = extend_table_hash(kTableSeed, table);
+      k->table_hash = extend_table_hash(kTableSeed, table.span());
       k->sampling = s.sampling;
       k->sampling_hash = sampling_hash(s.sampling);
     } else {
@@ -225,13 +229,11 @@ void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
                           (c.table == 3 && old <= table.size() &&
                            std::equal(k->block_table.begin(), k->block_table.end(), table.begin()));
       if (prefix) {
-        const auto appended = std::span<const int32_t>(table).subspan(old);
-        k->table_hash = extend_table_hash(k->table_hash, appended);
-        k->block_table.insert(k->block_table.end(), appended.begin(), appended.end());
+        k->table_hash = extend_table_hash(k->table_hash, table.span().subspan(old));
       } else {
-        k->block_table = table;
-        k->table_hash = extend_table_hash(kTableSeed, table);
+        k->table_hash = extend_table_hash(kTableSeed, table.span());
       }
+      k->block_table = table;  // shares the plan's storage: the next plan that carries it unchanged compares nothing
       if (!c.same_sampling && !same_bits(k->sampling, s.sampling)) {
         k->sampling = s.sampling;
         k->sampling_hash = sampling_hash(s.sampling);
@@ -276,8 +278,10 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
     if (known == nullptr) {
       flags |= kNew | kSampling;
     } else {
-      const std::vector<int32_t>& old = known->block_table;
-      if (old.size() <= s.block_table.size() && std::equal(old.begin(), old.end(), s.block_table.begin())) {
+      const BlockTable& old = known->block_table;
+      if (old.shares_storage_with(s.block_table)) {
+        mode = kSameTable;
+      } else if (old.size() <= s.block_table.size() && std::equal(old.begin(), old.end(), s.block_table.begin())) {
         mode = old.size() == s.block_table.size() ? kSameTable : kAppendTable;
       }
       if (!same_bits(known->sampling, s.sampling)) flags |= kSampling;
@@ -290,9 +294,9 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
     put_tokens(out, s.new_tokens);
     if (mode == kAppendTable) {
       const size_t old = known->block_table.size();
-      put_blocks(out, std::span<const int32_t>(s.block_table).subspan(old), old == 0 ? 0 : known->block_table.back());
+      put_blocks(out, s.block_table.span().subspan(old), old == 0 ? 0 : known->block_table.back());
     } else if (mode == kReplaceTable) {
-      put_blocks(out, s.block_table, 0);
+      put_blocks(out, s.block_table.span(), 0);
     }
     if ((flags & kSampling) != 0) {
       out.put(sampling_image(s.sampling));
@@ -369,13 +373,17 @@ StepPlan StepPlanDecoder::decode(std::span<const std::byte> bytes) {
       } else if (mode == kAppendTable) {
         const size_t n = get_count(in, "appended blocks", id);
         TESSERA_CHECK(n >= 1, "sequence ", id, " appends no blocks");
-        s.block_table.reserve(known->block_table.size() + n);
-        s.block_table.assign(known->block_table.begin(), known->block_table.end());
-        get_blocks(in, n, known->block_table.empty() ? 0 : known->block_table.back(), s.block_table, id);
+        std::vector<int32_t> table;
+        table.reserve(known->block_table.size() + n);
+        table.assign(known->block_table.begin(), known->block_table.end());
+        get_blocks(in, n, known->block_table.empty() ? 0 : known->block_table.back(), table, id);
+        s.block_table = std::move(table);
       } else {
         const size_t n = get_count(in, "blocks", id);
-        s.block_table.reserve(n);
-        get_blocks(in, n, 0, s.block_table, id);
+        std::vector<int32_t> table;
+        table.reserve(n);
+        get_blocks(in, n, 0, table, id);
+        s.block_table = std::move(table);
       }
       s.sampling = (f & kSampling) != 0 ? read_sampling(in) : known->sampling;
       if ((f & kHistoryPrefix) != 0) {

@@ -43,7 +43,7 @@ namespace tessera::parallel {
 class StepPlanMirror {
  public:
   struct Known {
-    std::vector<int32_t> block_table;
+    BlockTable block_table;      // shared with the plan that last carried it
     SamplingSettings sampling;
     uint64_t table_hash = 0;     // of block_table (extended as blocks are appended)
     uint64_t sampling_hash = 0;  // of sampling's bits

@@ -26,6 +26,11 @@ class WireWriter {
   }
   template <class T>
   void put_vector(const std::vector<T>& values) {
+    put_span(std::span<const T>(values));
+  }
+  template <class T>
+  void put_span(std::span<const T> values) {
+    static_assert(std::is_trivially_copyable_v<T>);
     put<uint32_t>(static_cast<uint32_t>(values.size()));
     append(values.data(), values.size() * sizeof(T));
   }

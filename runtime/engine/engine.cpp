@@ -71,6 +71,7 @@ void Engine::complete_oldest(EngineObserver* observer) {
   last_completed_ = executed;
   report(observer, f.plan, std::chrono::duration<double>(executed - execution_began).count(),
          f.planning_seconds + seconds_since(executed));
+  scheduler_.recycle(std::move(f.plan));
 }
 
 void Engine::report(EngineObserver* observer, const parallel::StepPlan& plan, double execute_seconds,

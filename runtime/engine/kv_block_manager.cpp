@@ -3,11 +3,20 @@
 #include "kernels/base/error.h"
 
 namespace tessera::runtime {
+namespace {
 
-KvBlockManager::KvBlockManager(int num_blocks, int block_size, bool prefix_caching)
-    : block_size_(block_size), prefix_caching_(prefix_caching) {
+// Runs before any member is built from the counts.
+int checked_block_count(int num_blocks, int block_size) {
   TESSERA_CHECK(num_blocks >= 1, "the KV cache needs at least one block, got ", num_blocks);
   TESSERA_CHECK(block_size >= 1, "KV block size must be >= 1, got ", block_size);
+  return num_blocks;
+}
+
+}  // namespace
+
+KvBlockManager::KvBlockManager(int num_blocks, int block_size, bool prefix_caching)
+    : block_size_(block_size), prefix_caching_(prefix_caching),
+      cache_(checked_block_count(num_blocks, block_size), block_size) {
   const auto n = static_cast<size_t>(num_blocks);
   ref_.assign(n, 0);
   prev_.assign(n, kNone);

@@ -1,5 +1,9 @@
 #include "runtime/engine/prefix_cache.h"
 
+#include <algorithm>
+
+#include "kernels/base/error.h"
+
 namespace tessera::runtime {
 namespace {
 
@@ -19,29 +23,49 @@ uint64_t PrefixCache::chain_hash(uint64_t parent, std::span<const int32_t> block
   return mix(h ^ block_tokens.size());
 }
 
+PrefixCache::PrefixCache(int num_blocks, int block_size) : block_size_(static_cast<size_t>(block_size)) {
+  TESSERA_CHECK(num_blocks >= 1 && block_size >= 1, "a prefix cache needs blocks (", num_blocks, ") of at least one token (",
+                block_size, ")");
+  const auto n = static_cast<size_t>(num_blocks);
+  by_hash_.reserve(n);
+  held_.assign(n, 0);
+  hash_.assign(n, 0);
+  parent_.assign(n, 0);
+  tokens_.assign(n * block_size_, 0);
+}
+
+std::span<const int32_t> PrefixCache::tokens_of(int32_t block) const {
+  return std::span<const int32_t>(tokens_).subspan(static_cast<size_t>(block) * block_size_, block_size_);
+}
+
 std::optional<int32_t> PrefixCache::find(uint64_t hash, uint64_t parent, std::span<const int32_t> block_tokens) const {
   const auto it = by_hash_.find(hash);
   if (it == by_hash_.end()) return std::nullopt;
-  const Entry& e = it->second;
-  if (e.parent != parent || e.tokens.size() != block_tokens.size()) return std::nullopt;
-  for (size_t i = 0; i < block_tokens.size(); ++i) {
-    if (e.tokens[i] != block_tokens[i]) return std::nullopt;
-  }
-  return e.block;
+  const int32_t block = it->second;
+  if (parent_[static_cast<size_t>(block)] != parent || block_tokens.size() != block_size_) return std::nullopt;
+  const std::span<const int32_t> held = tokens_of(block);
+  if (!std::equal(held.begin(), held.end(), block_tokens.begin())) return std::nullopt;
+  return block;
 }
 
 bool PrefixCache::insert(int32_t block, uint64_t hash, uint64_t parent, std::span<const int32_t> block_tokens) {
-  if (by_hash_.count(hash) != 0 || by_block_.count(block) != 0) return false;
-  by_hash_.emplace(hash, Entry{block, parent, std::vector<int32_t>(block_tokens.begin(), block_tokens.end())});
-  by_block_.emplace(block, hash);
+  TESSERA_CHECK(in_range(block), "prefix cache: block ", block, " outside the cache's ", held_.size(), " blocks");
+  TESSERA_CHECK(block_tokens.size() == block_size_, "prefix cache: a block of ", block_tokens.size(),
+                " tokens, but blocks hold ", block_size_);
+  const auto b = static_cast<size_t>(block);
+  if (held_[b] != 0 || !by_hash_.try_emplace(hash, block).second) return false;
+  held_[b] = 1;
+  hash_[b] = hash;
+  parent_[b] = parent;
+  std::copy(block_tokens.begin(), block_tokens.end(), tokens_.begin() + static_cast<ptrdiff_t>(b * block_size_));
   return true;
 }
 
 void PrefixCache::erase_block(int32_t block) {
-  const auto it = by_block_.find(block);
-  if (it == by_block_.end()) return;
-  by_hash_.erase(it->second);
-  by_block_.erase(it);
+  if (!holds(block)) return;
+  const auto b = static_cast<size_t>(block);
+  by_hash_.erase(hash_[b]);
+  held_[b] = 0;
 }
 
 }  // namespace tessera::runtime

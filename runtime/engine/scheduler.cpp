@@ -77,11 +77,13 @@ void Scheduler::cancel(uint64_t id) {
       return;
     }
   }
+  if (!found->second->cancelled) ++cancelled_running_;
   found->second->cancelled = true;  // running: ends at the next plan, before it costs another step
 }
 
 void Scheduler::fail_all(const std::string& message) {
   in_flight_ = 0;  // the engine abandons its plans in flight with them
+  plans_in_flight_.clear();
   while (!waiting_.empty()) {
     SequencePtr s = std::move(waiting_.front());
     waiting_.pop_front();
@@ -92,6 +94,7 @@ void Scheduler::fail_all(const std::string& message) {
     running_.pop_front();
     finish(*s, "error", message);
   }
+  cancelled_running_ = 0;
 }
 
 void Scheduler::finish(Sequence& s, const char* reason, const std::string& error) {
@@ -108,7 +111,7 @@ void Scheduler::finish(Sequence& s, const char* reason, const std::string& error
     result.prefill_seconds = seconds_between(s.admitted, s.first_token);
     result.decode_seconds = seconds_between(s.first_token, now);
   }
-  blocks_.release(s.blocks);
+  blocks_.release(s.blocks.span());
   s.blocks.clear();
   finished_.push_back(s.id);
   by_id_.erase(s.id);
@@ -117,7 +120,7 @@ void Scheduler::finish(Sequence& s, const char* reason, const std::string& error
 
 void Scheduler::preempt(Sequence& s) {
   TESSERA_CHECK(!s.in_flight, "sequence ", s.id, " cannot be preempted while a plan in flight computes it");
-  blocks_.release(s.blocks);
+  blocks_.release(s.blocks.span());
   s.blocks.clear();
   s.block_hashes.clear();
   s.computed = 0;
@@ -156,24 +159,28 @@ bool Scheduler::grow(Sequence& s, int tokens_after) {
   return true;
 }
 
-parallel::SequenceStep Scheduler::make_step(Sequence& s, int chunk) {
-  parallel::SequenceStep step;
+void Scheduler::fill_step(Sequence& s, int chunk, parallel::SequenceStep& step) {
+  // Every field is written: a recycled step still holds the values of its last plan (test_scheduler's
+  // RecycledPlansEqualFreshOnes compares the two).
   step.sequence_id = s.id;
   step.start_position = s.computed;
   step.new_tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + chunk);
   step.block_table = s.blocks;
   step.sample = s.computed + chunk == static_cast<int>(s.tokens.size());
   step.sampling = s.request.sampling;
-  if (step.sampling.penalized() && s.history_reset) {
-    step.history_reset = true;
+  step.history_reset = step.sampling.penalized() && s.history_reset;
+  if (step.history_reset) {
     step.history_prefix.assign(s.tokens.begin(), s.tokens.begin() + s.computed);
+  } else {
+    step.history_prefix.clear();
   }
   s.history_reset = false;
   if (step.sampling.prompt_logprobs >= 0 && s.computed + 1 < s.prompt_length) {
     const int end = std::min(s.computed + chunk + 1, s.prompt_length);
     step.prompt_logprob_targets.assign(s.tokens.begin() + s.computed + 1, s.tokens.begin() + end);
+  } else {
+    step.prompt_logprob_targets.clear();
   }
-  return step;
 }
 
 bool Scheduler::admit_front(int& budget, std::vector<std::pair<Sequence*, int>>& scheduled) {
@@ -225,10 +232,11 @@ bool Scheduler::admit_front(int& budget, std::vector<std::pair<Sequence*, int>>&
 parallel::StepPlan Scheduler::next_plan() {
   ++plan_counter_;
   // Cancelled sequences end before they cost another step (once no plan in flight computes them).
-  for (auto it = running_.begin(); it != running_.end();) {
+  for (auto it = running_.begin(); cancelled_running_ > 0 && it != running_.end();) {
     if ((*it)->cancelled && !(*it)->in_flight) {
       SequencePtr s = std::move(*it);
       it = running_.erase(it);
+      --cancelled_running_;
       finish(*s, "cancelled");
     } else {
       ++it;
@@ -239,17 +247,21 @@ parallel::StepPlan Scheduler::next_plan() {
   const size_t active = std::min(running_.size() + waiting_.size(), static_cast<size_t>(limits_.max_sequences));
   const size_t micro_batches = static_cast<size_t>(std::max(1, limits_.micro_batches));
   const size_t share = std::max<size_t>(1, (active + micro_batches - 1) / micro_batches);
-  std::vector<std::pair<Sequence*, int>> scheduled;
-  // Decode first, then prefill chunks, each in admission order. The snapshot is taken because grow() may move
-  // later sequences out of running_ (preemption).
-  for (const bool decode_pass : {true, false}) {
-    std::vector<Sequence*> order;
-    for (const SequencePtr& s : running_) order.push_back(s.get());
-    for (Sequence* s : order) {
+  std::vector<std::pair<Sequence*, int>>& scheduled = scheduled_;
+  scheduled.clear();
+  // Decode first, then prefill chunks, each in admission order. One walk over running_ sorts them; the lists are
+  // snapshots because grow() may move later sequences out of running_ (preemption), which the checks below see.
+  decoding_.clear();
+  prefilling_.clear();
+  for (const SequencePtr& s : running_) {
+    if (s->in_flight) continue;
+    (static_cast<int>(s->tokens.size()) - s->computed == 1 ? decoding_ : prefilling_).push_back(s.get());
+  }
+  for (const std::vector<Sequence*>* pass : {&decoding_, &prefilling_}) {
+    for (Sequence* s : *pass) {
       if (scheduled.size() >= share) break;
-      if (s->in_flight || s->preempted_in == plan_counter_ || s->scheduled_in == plan_counter_) continue;
+      if (s->preempted_in == plan_counter_ || s->scheduled_in == plan_counter_) continue;
       const int remaining = static_cast<int>(s->tokens.size()) - s->computed;
-      if ((remaining == 1) != decode_pass) continue;
       const int chunk = std::min(remaining, budget);
       if (chunk <= 0) continue;
       if (!grow(*s, s->computed + chunk)) continue;  // it was preempted itself
@@ -265,13 +277,29 @@ parallel::StepPlan Scheduler::next_plan() {
   parallel::StepPlan plan;
   plan.finished = std::move(finished_);
   finished_.clear();
-  plan.sequences.reserve(scheduled.size());
-  for (auto& [s, chunk] : scheduled) {
-    plan.sequences.push_back(make_step(*s, chunk));
+  plan.sequences = std::move(spare_steps_);
+  spare_steps_.clear();
+  plan.sequences.resize(scheduled.size());
+  for (size_t i = 0; i < scheduled.size(); ++i) {
+    auto [s, chunk] = scheduled[i];
+    fill_step(*s, chunk, plan.sequences[i]);
     s->in_flight = true;
   }
   in_flight_ += scheduled.size();
+  if (!scheduled.empty()) {
+    std::vector<Sequence*> record = std::move(spare_plan_record_);
+    record.clear();
+    for (const auto& [s, chunk] : scheduled) record.push_back(s);
+    plans_in_flight_.push_back(std::move(record));
+  }
   return plan;
+}
+
+void Scheduler::recycle(parallel::StepPlan&& plan) {
+  if (plan.sequences.capacity() <= spare_steps_.capacity()) return;
+  // The block tables go now: a reference kept here would make the next grow() copy a table for nothing.
+  for (parallel::SequenceStep& s : plan.sequences) s.block_table.clear();
+  spare_steps_ = std::move(plan.sequences);
 }
 
 void Scheduler::publish_full_blocks(Sequence& s) {
@@ -285,12 +313,23 @@ void Scheduler::publish_full_blocks(Sequence& s) {
 }
 
 void Scheduler::complete(const parallel::StepPlan& plan, const std::vector<StepOutput>& outputs) {
+  if (plan.sequences.empty()) {
+    TESSERA_CHECK(outputs.empty(), "step ", plan.step_index, " ran no sequences but returned ", outputs.size(),
+                  " outputs");
+    return;
+  }
+  TESSERA_CHECK(!plans_in_flight_.empty(), "step ", plan.step_index, " completed, but no plan is in flight");
+  std::vector<Sequence*> record = std::move(plans_in_flight_.front());
+  plans_in_flight_.pop_front();
+  TESSERA_CHECK(record.size() == plan.sequences.size(), "step ", plan.step_index, " has ", plan.sequences.size(),
+                " sequences but the oldest plan in flight has ", record.size(), ": plans complete in the order made");
   size_t next = 0;
-  for (const parallel::SequenceStep& step : plan.sequences) {
-    const auto found = by_id_.find(step.sequence_id);
-    TESSERA_CHECK(found != by_id_.end(), "step ", plan.step_index, " ran sequence ", step.sequence_id,
-                  " that the scheduler does not know");
-    Sequence& s = *found->second;
+  for (size_t k = 0; k < plan.sequences.size(); ++k) {
+    const parallel::SequenceStep& step = plan.sequences[k];
+    TESSERA_CHECK(record[k]->id == step.sequence_id, "step ", plan.step_index, " ran sequence ", step.sequence_id,
+                  " where the oldest plan in flight has sequence ", record[k]->id,
+                  ": plans complete in the order made");
+    Sequence& s = *record[k];
     TESSERA_CHECK(s.in_flight, "step ", plan.step_index, " completed sequence ", step.sequence_id,
                   " that no plan in flight computes");
     s.in_flight = false;
@@ -337,6 +376,7 @@ void Scheduler::complete(const parallel::StepPlan& plan, const std::vector<StepO
   }
   TESSERA_CHECK(next == outputs.size(), "step ", plan.step_index, " returned ", outputs.size(), " outputs for ", next,
                 " reporting sequences");
+  spare_plan_record_ = std::move(record);
 }
 
 }  // namespace tessera::runtime

@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -113,26 +112,31 @@ class Scheduler {
   void complete(const parallel::StepPlan& plan, const std::vector<StepOutput>& outputs);
   // Sequences in plans that have not completed.
   size_t in_flight() const { return in_flight_; }
+  // Optional, after complete(): the plan's storage (its sequence steps and their token buffers) is reused by the
+  // next next_plan(), so that a steady decode batch plans without allocating.
+  void recycle(parallel::StepPlan&& plan);
 
  private:
   using Clock = std::chrono::steady_clock;
+  // What every step reads comes first, so that a decode step touches the fewest cache lines of each sequence
+  // (next_plan and complete walk every running one).
   struct Sequence {
     uint64_t id = 0;
-    GenerationRequest request;
-    std::vector<int32_t> tokens;        // prompt, then every generated token
     int prompt_length = 0;
     int computed = 0;                   // tokens whose KV is in the cache
-    std::vector<int32_t> blocks;
+    std::vector<int32_t> tokens;        // prompt, then every generated token
+    parallel::BlockTable blocks;        // shared with the plans that carry it (copied when one is appended)
     std::vector<uint64_t> block_hashes; // chain hashes of the full, computed blocks (a prefix of `blocks`)
+    uint64_t scheduled_in = 0;          // the plan counter of the last plan that scheduled it
+    uint64_t preempted_in = 0;          // ... that preempted it
     bool history_reset = true;          // the next step restarts the sampler's history
-    int prompt_logprobs_reported = 1;   // next prompt position whose logprob is owed (position 0 has none)
-    int cached_prompt_tokens = 0;
-    int preemptions = 0;
     bool ever_admitted = false;
     bool cancelled = false;
     bool in_flight = false;             // in a plan that has not completed
-    uint64_t scheduled_in = 0;          // the plan counter of the last plan that scheduled it
-    uint64_t preempted_in = 0;          // ... that preempted it
+    int prompt_logprobs_reported = 1;   // next prompt position whose logprob is owed (position 0 has none)
+    int cached_prompt_tokens = 0;
+    int preemptions = 0;
+    GenerationRequest request;
     Clock::time_point submitted, admitted, first_token;
     int generated() const { return static_cast<int>(tokens.size()) - prompt_length; }
   };
@@ -143,7 +147,8 @@ class Scheduler {
   void preempt(Sequence& s);
   void finish(Sequence& s, const char* reason, const std::string& error = {});
   void publish_full_blocks(Sequence& s);
-  parallel::SequenceStep make_step(Sequence& s, int chunk);
+  // Writes the step of `s` into every field of `step`, reusing its buffers.
+  void fill_step(Sequence& s, int chunk, parallel::SequenceStep& step);
   int blocks_for(int64_t tokens) const { return static_cast<int>((tokens + block_size_ - 1) / block_size_); }
 
   KvBlockManager blocks_;
@@ -154,9 +159,19 @@ class Scheduler {
   uint64_t plan_counter_ = 0;
   size_t in_flight_ = 0;
   std::deque<SequencePtr> waiting_;
-  std::list<SequencePtr> running_;                   // admission order
+  std::deque<SequencePtr> running_;                  // admission order (a deque: walked every step, its pointers contiguous)
   std::unordered_map<uint64_t, Sequence*> by_id_;    // running and waiting
   std::vector<uint64_t> finished_;                   // to announce in the next plan
+  // next_plan()'s working storage, kept for its capacity.
+  std::vector<Sequence*> decoding_, prefilling_;  // the running sequences that decode, and that prefill
+  // Running sequences with `cancelled` set, at least: next_plan() looks for them only while it is not zero.
+  size_t cancelled_running_ = 0;
+  std::vector<std::pair<Sequence*, int>> scheduled_;
+  std::vector<parallel::SequenceStep> spare_steps_;  // of a recycled plan
+  // The sequences of each plan in flight, in plan order, oldest plan first: complete() finds them here instead of
+  // looking every id up.
+  std::deque<std::vector<Sequence*>> plans_in_flight_;
+  std::vector<Sequence*> spare_plan_record_;
 };
 
 }  // namespace tessera::runtime

@@ -4,13 +4,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "parallel/block_table.h"
+
 namespace tessera::runtime {
 
 struct BatchSequence {
   int64_t token_begin = 0;  // first row of this sequence in the flattened batch
   int64_t token_count = 0;
   int32_t start_position = 0;      // position of its first new token
-  std::vector<int32_t> block_table;
+  parallel::BlockTable block_table;  // the plan's, shared
   bool sample = true;              // its last row's logits are needed
 };
 

@@ -138,13 +138,13 @@ class ControlPlane {
       const auto known = tables_.find(s.sequence_id);
       if (known == tables_.end()) {
         ++c.new_sequences;
-      } else if (known->second != s.block_table) {
+      } else if (!std::equal(known->second.begin(), known->second.end(), s.block_table.begin(), s.block_table.end())) {
         const auto& old = known->second;
         const bool prefix = old.size() <= s.block_table.size() &&
                             std::equal(old.begin(), old.end(), s.block_table.begin());
         ++(prefix ? c.appended_tables : c.replaced_tables);
       }
-      tables_[s.sequence_id] = s.block_table;
+      tables_[s.sequence_id].assign(s.block_table.begin(), s.block_table.end());  // a copy of its own
     }
     for (const uint64_t id : plan.finished) tables_.erase(id);
   }

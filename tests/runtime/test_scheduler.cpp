@@ -304,6 +304,40 @@ TEST(Scheduler, PenalizedSequencesGetTheirHistoryOnce) {
   EXPECT_TRUE(plan.sequences[0].history_prefix.empty());
 }
 
+// Scheduler::recycle hands a completed plan's storage to the next one, whose steps then hold the last plan's values
+// until fill_step overwrites them: a field it missed would show up here. The mix covers every field: chunked
+// prefill (sample false), prompt logprob targets, penalized history prefixes (after a prefix-cache hit and after
+// preemption), plain decode, and sequences that finish and leave the plan shorter.
+TEST(Scheduler, RecycledPlansEqualFreshOnes) {
+  const auto submit_mix = [](Scheduler& s) {
+    for (int i = 0; i < 6; ++i) {
+      auto r = request(5 + 7 * i, 6 + 5 * (i % 3), nullptr, 100 + (i % 2) * 40);
+      if (i % 3 == 1) r.sampling.repetition_penalty = 1.2f;
+      if (i % 3 == 2) r.sampling.prompt_logprobs = 2;
+      r.sampling.seed = static_cast<uint64_t>(i);
+      s.submit(std::move(r));
+    }
+  };
+  // A cache small enough to preempt, a step budget small enough to chunk.
+  const SchedulerLimits limits{4, 12, 64};
+  Scheduler fresh(16, 4, limits), recycled(16, 4, limits);
+  submit_mix(fresh);
+  submit_mix(recycled);
+  int steps = 0;
+  for (; steps < 2000 && !fresh.idle(); ++steps) {
+    const parallel::StepPlan a = fresh.next_plan();
+    parallel::StepPlan b = recycled.next_plan();
+    ASSERT_EQ(a, b) << "step " << steps;
+    fresh.complete(a, play_model(a));
+    recycled.complete(b, play_model(b));
+    recycled.recycle(std::move(b));
+  }
+  EXPECT_TRUE(fresh.idle());
+  EXPECT_TRUE(recycled.idle());
+  EXPECT_GT(fresh.stats().preemptions, 0u);
+  EXPECT_GT(steps, 20);
+}
+
 TEST(Scheduler, CancelWaitingAndRunning) {
   Scheduler scheduler(32, 4, {1, 64, 64});
   std::vector<GenerationResult> results;
