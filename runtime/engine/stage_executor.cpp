@@ -177,6 +177,8 @@ PendingStepOutputs StageExecutor::launch(const parallel::StepPlan& plan) {
         start_send(std::move(send));
       }
     }
+    // Beyond a decode batch's rows the buffer is not kept (ModelStage::kRetainedLogitRows).
+    if (static_cast<int64_t>(rows.size()) > ModelStage::kRetainedLogitRows) logits_ = Tensor();
   }
   if (topology_.is_last_stage() && (rows.empty() || topology_.rank() != sampler)) trace_done();
   return pending;

@@ -156,6 +156,7 @@ void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows
   if (tp_.size() == 1) {  // this rank holds the whole vocabulary: the LM head writes the logits in place
     TESSERA_CHECK(local == vocab, "a single-rank LM head holds ", local, " of ", vocab, " vocabulary rows");
     weights_.lm_head.matmul_transposed(logit_rows_.data<float>(), out.data<float>(), n);
+    if (n > kRetainedLogitRows) logit_rows_ = Tensor();
     return;
   }
   // Vocab-parallel LM head: each member computes its rows of the vocabulary, padded to the common stride so that
@@ -178,6 +179,9 @@ void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows
       std::memcpy(out.data<float>() + i * vocab + begin, gathered_logits_.data<float>() + (r * n + i) * stride,
                   count * sizeof(float));
     }
+  }
+  if (n > kRetainedLogitRows) {
+    for (Tensor* t : {&logit_rows_, &partial_logits_, &local_logits_, &gathered_logits_}) *t = Tensor();
   }
 }
 

@@ -53,7 +53,8 @@ class DecoderStage final : public ModelStage {
   // Scratch buffers, grown to the largest batch seen.
   int64_t scratch_tokens_ = 0;
   Tensor normed_, qkv_, attn_, projected_, gate_up_, act_;
-  // The LM head's, resized to each step's logit rows (Tensor::resize keeps the largest allocation).
+  // The LM head's, resized to each step's logit rows (Tensor::resize keeps the largest allocation, up to
+  // kRetainedLogitRows rows).
   Tensor logit_rows_, partial_logits_, local_logits_, gathered_logits_;
 };
 

@@ -23,6 +23,10 @@ class ModelStage {
   virtual void run_layers(const ForwardBatch& batch, Tensor& hidden) = 0;
   // Last stage: full-vocabulary logits [rows.size(), vocab] (f32, host) of the given rows of hidden, on every
   // member of the TP group. `out` is resized (Tensor::resize), so a tensor passed at every step keeps one allocation.
+  // Buffers for up to kRetainedLogitRows rows (a decode batch) are kept between steps; a step with more (prompt
+  // logprobs over a long prompt: up to the step's token budget, 400 MB at 2048 rows of a 49k vocabulary) releases
+  // them afterwards, so that one scoring request does not pin its peak for the server's life.
+  static constexpr int64_t kRetainedLogitRows = 256;
   virtual void logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) = 0;
 };
 
