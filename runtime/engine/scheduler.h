@@ -162,10 +162,10 @@ class Scheduler {
   std::deque<SequencePtr> running_;                  // admission order (a deque: walked every step, its pointers contiguous)
   std::unordered_map<uint64_t, Sequence*> by_id_;    // running and waiting
   std::vector<uint64_t> finished_;                   // to announce in the next plan
-  // next_plan()'s working storage, kept for its capacity.
-  std::vector<Sequence*> decoding_, prefilling_;  // the running sequences that decode, and that prefill
   // Running sequences with `cancelled` set, at least: next_plan() looks for them only while it is not zero.
   size_t cancelled_running_ = 0;
+  // next_plan()'s working storage, kept for its capacity.
+  std::vector<Sequence*> decoding_, prefilling_;  // the running sequences that decode, and that prefill
   std::vector<std::pair<Sequence*, int>> scheduled_;
   std::vector<parallel::SequenceStep> spare_steps_;  // of a recycled plan
   // The sequences of each plan in flight, in plan order, oldest plan first: complete() finds them here instead of

@@ -101,7 +101,7 @@ class StageExecutor {
   LogitsObserver observer_;
   StageTrace trace_;
   std::deque<PendingSend> sends_;  // oldest first
-  Tensor logits_;                  // the last stage's, one allocation reused by every step (ModelStage::logits)
+  Tensor logits_;                  // the last stage's, one allocation reused by steps (ModelStage::kRetainedLogitRows)
 };
 
 // The world rank that samples (last stage, tp_rank 0).
