@@ -142,8 +142,8 @@ void DecoderStage::ffn_block(int local_layer, Tensor& hidden, int64_t tokens) {
 void DecoderStage::logits(const Tensor& hidden, const std::vector<int64_t>& rows, Tensor& out) {
   TESSERA_CHECK(!weights_.lm_head.empty(), "logits() called on a rank that does not hold the LM head");
   const int64_t dim = config_.hidden_size, n = static_cast<int64_t>(rows.size());
-  // Every buffer here is n x vocab-sized (3 MB at 16 rows of a 49k vocabulary) and rewritten whole, so they are
-  // reused across steps rather than allocated, zeroed and freed at each one.
+  // The buffers here are rewritten whole each step, and the logits ones are n x vocab (3 MB at 16 rows of a 49k
+  // vocabulary), so they are reused across steps rather than allocated, zeroed and freed at each one.
   logit_rows_.resize(DType::F32, {n, dim});
   for (int64_t i = 0; i < n; ++i) {
     TESSERA_CHECK(rows[i] >= 0 && rows[i] < hidden.shape()[0], "logits row ", rows[i], " outside the batch");

@@ -250,8 +250,9 @@ def run_slow_reader(c, server, name):
                                                     f"({len(data)} bytes were in flight)")
     c.check(other is not None and other[0] == 200, "slow reader: another client is served meanwhile",
             other and other[0])
-    c.check(peak - baseline < RSS_GROWTH_LIMIT_MIB * 1024, f"slow reader: rank-0 RSS bounded: baseline {baseline / 1024:.0f} MiB, "
-                                          f"peak {peak / 1024:.0f} MiB (+{(peak - baseline) / 1024:.1f} MiB)")
+    c.check(peak - baseline < RSS_GROWTH_LIMIT_MIB * 1024,
+            f"slow reader: rank-0 RSS bounded: baseline {baseline / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB "
+            f"(+{(peak - baseline) / 1024:.1f} MiB, limit {RSS_GROWTH_LIMIT_MIB} MiB)")
     print(f"FIGURES slow-reader: backlog limit {BACKLOG // 1024} KiB, {prompts} prompts x n={n} streamed, tokens "
           f"generated {generated:.0f}/{max_tokens}, cancelled after {cancelled_after:.1f} s, {len(data)} bytes were "
           f"still in the socket buffers, RSS baseline {baseline / 1024:.1f} MiB peak {peak / 1024:.1f} MiB")
