@@ -30,9 +30,10 @@ MAX_N = 4
 # How far rank 0's RSS may rise while the slow reader is served. Measured growth is 3-6 MiB (AVX2 and AVX-512,
 # with the CPUs loaded or not, glibc's arena count 1 or the default); it was 10-105 MiB while the LM head
 # allocated three fresh n x vocab buffers per step, and the allocator's retention of those made the figure
-# machine-dependent. (That the client is cut off at the backlog limit is checked by the tokens generated; this
-# guards against anything else growing with a stalled reply.)
-RSS_GROWTH_LIMIT_MIB = 32
+# machine-dependent (CI saw 105 MiB where this machine saw 10-30). The limit leaves the same kind of margin over
+# today's figure. (That the client is cut off at the backlog limit is checked by the tokens generated; this guards
+# against anything else growing with a stalled reply.)
+RSS_GROWTH_LIMIT_MIB = 64
 
 
 def rss_kib(pid):
