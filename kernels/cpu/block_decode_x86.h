@@ -1,7 +1,8 @@
 #pragma once
-// Vector decoders of ggml blocks, shared by the AVX2 and AVX-512 builds of block_gemv.h. Internal header: include
-// it only from those files, after immintrin.h and inside their target region (target_region.h) (it needs F16C and
-// SSE4.1), so that each file compiles its own copy for its own instruction set. Everything here has internal
+// Vector decoders of ggml blocks (and the weight tile size, l2_tile_rows), shared by the AVX2 and AVX-512 builds of
+// block_gemv.h and the int8 kernels. Internal header: include it only from those files, after immintrin.h and inside
+// their target region (target_region.h) (it needs F16C and SSE4.1), so that each file compiles its own copy for its
+// own instruction set. Everything here has internal
 // linkage for that reason: one copy per instruction set, never merged by the linker.
 //
 // A decoder turns one block into groups of 32 elements, each group as 32 signed 8-bit quants q plus, per half of
@@ -23,6 +24,14 @@
 
 namespace tessera::kernels::cpu::packed {
 namespace {
+
+// The weight rows of one tile for every kernel here: ~128 KB of blocks, so that memory delivers each weight once per
+// call while every group of x rows passes over the tile; a multiple of `multiple` rows (the kernel's row group), at
+// least one group. Plain arithmetic: no library template inside a target region.
+constexpr int64_t l2_tile_rows(int64_t row_bytes, int64_t multiple) {
+  const int64_t fit = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / multiple * multiple;
+  return fit > multiple ? fit : multiple;
+}
 
 struct Group32 {
   __m128i lo, hi;                  // quants of elements 0-15 and 16-31 of the group, as signed bytes

@@ -195,8 +195,7 @@ template <class Block>
 void buffered_gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* y,
                         int64_t y_stride, float* wbuf) {
   const int64_t blocks = k / Block::kElements, row_bytes = blocks * Block::kBytes;
-  const int64_t fit_rows = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / kBufferedWeightRows * kBufferedWeightRows;
-  const int64_t tile_rows = fit_rows > kBufferedWeightRows ? fit_rows : kBufferedWeightRows;
+  const int64_t tile_rows = l2_tile_rows(row_bytes, kBufferedWeightRows);
   for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
     const int64_t r_end = rows - r0 < tile_rows ? rows : r0 + tile_rows;
     for (int64_t i0 = 0; i0 < m; i0 += kBufferedRowBlock) {
@@ -225,8 +224,7 @@ void gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_
                float* wbuf) {
   if (m >= kBufferedRows) return buffered_gemv_rows<Block>(w, rows, k, x, m, y, y_stride, wbuf);
   const int64_t row_bytes = k / Block::kElements * Block::kBytes;
-  const int64_t fit = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / 8 * 8;  // no std::max in the target region
-  const int64_t tile = m == 1 ? rows : fit > 8 ? fit : 8;
+  const int64_t tile = m == 1 ? rows : l2_tile_rows(row_bytes, 8);
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     const int64_t nr = rows - r0 < tile ? rows - r0 : tile;
     const uint8_t* wt = w + r0 * row_bytes;

@@ -212,8 +212,7 @@ void gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_
                QuantizedX xq) {
   quantize_x(x, m, k, xq);
   const int64_t blocks = k / 32, row_bytes = blocks * Block::kBytes, stride = padded_blocks(blocks);
-  const int64_t fit = 128 * 1024 / (row_bytes > 0 ? row_bytes : 1) / 4 * 4;
-  const int64_t tile_rows = m == 1 ? rows : fit > 4 ? fit : 4;
+  const int64_t tile_rows = m == 1 ? rows : l2_tile_rows(row_bytes, 4);
   for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
     const int64_t nr = rows - r0 < tile_rows ? rows - r0 : tile_rows;
     const uint8_t* wt = w + r0 * row_bytes;
