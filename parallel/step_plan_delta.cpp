@@ -124,7 +124,7 @@ uint64_t entry_hash(uint64_t id, const StepPlanMirror::Known& k) {
 uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 int64_t unzigzag(uint64_t u) { return static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1); }
 
-void put_tokens(WireWriter& out, const std::vector<int32_t>& tokens) {
+void put_tokens(WireWriter& out, std::span<const int32_t> tokens) {
   out.put_varint(tokens.size());
   for (const int32_t t : tokens) out.put_varint(static_cast<uint32_t>(t));
 }
@@ -147,7 +147,8 @@ size_t get_count(WireReader& in, const char* what, uint64_t id) {
   return static_cast<size_t>(n);
 }
 
-void get_tokens(WireReader& in, size_t n, std::vector<int32_t>& tokens) {
+template <class Tokens>  // std::vector<int32_t> or TokenList
+void get_tokens(WireReader& in, size_t n, Tokens& tokens) {
   tokens.resize(n);
   for (int32_t& t : tokens) t = static_cast<int32_t>(static_cast<uint32_t>(in.get_varint(32)));
 }
@@ -190,13 +191,27 @@ class PlanLookup {
 }  // namespace
 
 const StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) const {
-  const auto it = known_.find(id);
-  return it == known_.end() ? nullptr : &it->second;
+  const std::optional<int32_t> at = positions_.find(FlatHashIndex::mix_key(id));
+  return at ? &known_[static_cast<size_t>(*at)] : nullptr;
 }
 
 StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) {
-  const auto it = known_.find(id);
-  return it == known_.end() ? nullptr : &it->second;
+  const std::optional<int32_t> at = positions_.find(FlatHashIndex::mix_key(id));
+  return at ? &known_[static_cast<size_t>(*at)] : nullptr;
+}
+
+void StepPlanMirror::erase(uint64_t id) {
+  const uint64_t key = FlatHashIndex::mix_key(id);
+  const std::optional<int32_t> at = positions_.find(key);
+  if (!at) return;  // e.g. cancelled while it waited: no plan ever carried it
+  const auto i = static_cast<size_t>(*at);
+  digest_ -= entry_hash(id, known_[i]);
+  if (i + 1 != known_.size()) {
+    known_[i] = std::move(known_.back());
+    positions_.assign(FlatHashIndex::mix_key(known_[i].id), *at);
+  }
+  known_.pop_back();
+  positions_.erase(key);
 }
 
 void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
@@ -205,19 +220,17 @@ void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
   for (size_t i = 0; i < plan.sequences.size(); ++i) {
     const SequenceStep& s = plan.sequences[i];
     const Coded c = coded.empty() ? Coded{} : coded[i];
-    Known* k = c.known;
+    // Positions, not pointers, travel in `coded`: an entry added earlier in this loop may have moved the array.
+    Known* k = coded.empty() ? find(s.sequence_id) : c.known >= 0 ? &known_[static_cast<size_t>(c.known)] : nullptr;
     if (k != nullptr && c.table == 0 && c.same_sampling) {  // unchanged: so are its hashes and the digest
       if (!k->block_table.shares_storage_with(s.block_table)) k->block_table = s.block_table;
       continue;
     }
-    bool inserted = false;
-    if (k == nullptr) {
-      auto [it, fresh] = known_.try_emplace(s.sequence_id);
-      k = &it->second;
-      inserted = fresh;
-    }
     const BlockTable& table = s.block_table;
-    if (inserted) {
+    if (k == nullptr) {
+      positions_.insert(FlatHashIndex::mix_key(s.sequence_id), static_cast<int32_t>(known_.size()));
+      k = &known_.emplace_back();
+      k->id = s.sequence_id;
       k->block_table = table;
       k->table_hash = extend_table_hash(kTableSeed, table.span());
       k->sampling = s.sampling;
@@ -241,12 +254,7 @@ void StepPlanMirror::apply(const StepPlan& plan, std::span<const Coded> coded) {
     }
     digest_ += entry_hash(s.sequence_id, *k);
   }
-  for (const uint64_t id : plan.finished) {
-    const auto it = known_.find(id);
-    if (it == known_.end()) continue;  // e.g. cancelled while it waited: no plan ever carried it
-    digest_ -= entry_hash(id, it->second);
-    known_.erase(it);
-  }
+  for (const uint64_t id : plan.finished) erase(id);
   ++plans_;
 }
 
@@ -287,11 +295,11 @@ std::vector<std::byte> StepPlanEncoder::encode(const StepPlan& plan) {
       if (!same_bits(known->sampling, s.sampling)) flags |= kSampling;
     }
     flags |= static_cast<uint8_t>(mode << kModeShift);
-    coded_.push_back({known, mode, (flags & kSampling) == 0});
+    coded_.push_back({mirror_.position_of(known), mode, (flags & kSampling) == 0});
     out.put_varint(s.sequence_id);
     out.put<uint8_t>(flags);
     out.put_varint(static_cast<uint32_t>(s.start_position));
-    put_tokens(out, s.new_tokens);
+    put_tokens(out, s.new_tokens.span());
     if (mode == kAppendTable) {
       const size_t old = known->block_table.size();
       put_blocks(out, s.block_table.span().subspan(old), old == 0 ? 0 : known->block_table.back());
@@ -351,7 +359,7 @@ StepPlan StepPlanDecoder::decode(std::span<const std::byte> bytes) {
       const auto mode = static_cast<uint8_t>((f >> kModeShift) & 3);
       TESSERA_CHECK(mode <= kReplaceTable, "sequence ", id, " has an unknown block table mode ", int{mode});
       StepPlanMirror::Known* known = lookup.find_once(id);
-      coded_.push_back({known, mode, (f & kSampling) == 0});
+      coded_.push_back({mirror_.position_of(known), mode, (f & kSampling) == 0});
       if ((f & kNew) != 0) {
         TESSERA_CHECK(mode == kReplaceTable && (f & kSampling) != 0, "new sequence ", id,
                       " comes without its block table or sampling settings");

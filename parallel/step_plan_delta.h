@@ -32,17 +32,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
+#include "kernels/base/flat_hash_index.h"
 #include "parallel/step_plan.h"
 
 namespace tessera::parallel {
 
 // What the ranks know of the live sequences. Encoder and decoder each hold one; they must stay identical.
+// The entries live in one dense array, found through a flat index by id (kernels/base/flat_hash_index.h): every
+// step looks up every sequence of the plan, and a node per entry scattered over the heap made those lookups the
+// encoder's largest cost at a few hundred sequences.
 class StepPlanMirror {
  public:
   struct Known {
+    uint64_t id = 0;
     BlockTable block_table;      // shared with the plan that last carried it
     SamplingSettings sampling;
     uint64_t table_hash = 0;     // of block_table (extended as blocks are appended)
@@ -55,13 +59,15 @@ class StepPlanMirror {
   // that applying the plan need not compare tables and settings again. The mirror that results is the same as
   // without (its hashes depend only on the contents).
   struct Coded {
-    Known* known = nullptr;      // the entry, nullptr for a sequence the mirror did not know
+    int32_t known = -1;          // the entry's position (position_of), -1 for a sequence the mirror did not know
     uint8_t table = 3;           // 0: the known table, 1: blocks appended to it, 2: replaced, 3: unknown
     bool same_sampling = false;  // true: the known settings
   };
 
+  // Pointers stay valid until the next apply().
   const Known* find(uint64_t id) const;
   Known* find(uint64_t id);
+  int32_t position_of(const Known* k) const { return k == nullptr ? -1 : static_cast<int32_t>(k - known_.data()); }
   // The plan's sequences in order (each one's block table and sampling become the known ones), then its finished
   // ids are dropped; counts one more plan. `coded`, if not empty, has one entry per plan sequence.
   void apply(const StepPlan& plan, std::span<const Coded> coded = {});
@@ -75,7 +81,10 @@ class StepPlanMirror {
   uint64_t next_epoch() { return ++epoch_; }
 
  private:
-  std::unordered_map<uint64_t, Known> known_;
+  void erase(uint64_t id);
+
+  std::vector<Known> known_;    // dense, any order (an erased entry's place takes the last one)
+  FlatHashIndex positions_;     // FlatHashIndex::mix_key(id) -> its position in known_
   uint64_t digest_ = 0;
   uint64_t plans_ = 0;
   uint64_t epoch_ = 0;

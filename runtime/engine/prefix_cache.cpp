@@ -23,11 +23,11 @@ uint64_t PrefixCache::chain_hash(uint64_t parent, std::span<const int32_t> block
   return mix(h ^ block_tokens.size());
 }
 
-PrefixCache::PrefixCache(int num_blocks, int block_size) : block_size_(static_cast<size_t>(block_size)) {
+PrefixCache::PrefixCache(int num_blocks, int block_size)
+    : block_size_(static_cast<size_t>(block_size)), by_hash_(static_cast<size_t>(std::max(num_blocks, 1))) {
   TESSERA_CHECK(num_blocks >= 1 && block_size >= 1, "a prefix cache needs blocks (", num_blocks, ") of at least one token (",
                 block_size, ")");
   const auto n = static_cast<size_t>(num_blocks);
-  by_hash_.reserve(n);
   held_.assign(n, 0);
   hash_.assign(n, 0);
   parent_.assign(n, 0);
@@ -39,9 +39,9 @@ std::span<const int32_t> PrefixCache::tokens_of(int32_t block) const {
 }
 
 std::optional<int32_t> PrefixCache::find(uint64_t hash, uint64_t parent, std::span<const int32_t> block_tokens) const {
-  const auto it = by_hash_.find(hash);
-  if (it == by_hash_.end()) return std::nullopt;
-  const int32_t block = it->second;
+  const std::optional<int32_t> found = by_hash_.find(hash);
+  if (!found) return std::nullopt;
+  const int32_t block = *found;
   if (parent_[static_cast<size_t>(block)] != parent || block_tokens.size() != block_size_) return std::nullopt;
   const std::span<const int32_t> held = tokens_of(block);
   if (!std::equal(held.begin(), held.end(), block_tokens.begin())) return std::nullopt;
@@ -53,7 +53,7 @@ bool PrefixCache::insert(int32_t block, uint64_t hash, uint64_t parent, std::spa
   TESSERA_CHECK(block_tokens.size() == block_size_, "prefix cache: a block of ", block_tokens.size(),
                 " tokens, but blocks hold ", block_size_);
   const auto b = static_cast<size_t>(block);
-  if (held_[b] != 0 || !by_hash_.try_emplace(hash, block).second) return false;
+  if (held_[b] != 0 || !by_hash_.insert(hash, block)) return false;
   held_[b] = 1;
   hash_[b] = hash;
   parent_[b] = parent;

@@ -6,15 +6,17 @@
 // A full block is named by a hash chain over token ids, hash_i = H(hash_{i-1}, tokens of block i), so a block is
 // found only together with everything before it (its KV depends on the whole prefix). Lookups compare the block's
 // tokens and parent hash as well as the hash: a hash collision can never hand out the wrong KV.
-// What a block holds is stored by block id (the cache has a fixed number of blocks, each of block_size tokens),
-// and the hash index is sized for all of them up front, so publishing a block (every block_size decode steps of
-// every sequence) allocates at most a hash node and never rehashes.
+// What a block holds is stored by block id (the cache has a fixed number of blocks, each of block_size tokens).
+// The hash index is a flat table (kernels/base/flat_hash_index.h) sized for all of them up front: publishing a
+// block (every block_size decode steps of every sequence) allocates nothing, never rehashes and touches one or
+// two cache lines of the index.
 // Leader only, engine thread only: not thread-safe.
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <vector>
+
+#include "kernels/base/flat_hash_index.h"
 
 namespace tessera::runtime {
 
@@ -41,7 +43,7 @@ class PrefixCache {
   std::span<const int32_t> tokens_of(int32_t block) const;
 
   size_t block_size_;
-  std::unordered_map<uint64_t, int32_t> by_hash_;  // chain hash -> the block that holds it
+  FlatHashIndex by_hash_;  // chain hash -> the block that holds it
   // Per block id: whether it holds a cached block, and if so its hash, its parent's hash and its tokens.
   std::vector<uint8_t> held_;
   std::vector<uint64_t> hash_, parent_;
