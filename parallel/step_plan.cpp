@@ -36,7 +36,7 @@ std::vector<std::byte> encode_step_plan(const StepPlan& plan) {
     out.put<int8_t>(s.sampling.logprobs);
     out.put<int8_t>(s.sampling.prompt_logprobs);
     out.put<uint8_t>(s.history_reset ? 1 : 0);
-    out.put_vector(s.new_tokens);
+    out.put_span(s.new_tokens.span());
     out.put_span(s.block_table.span());
     out.put_vector(s.history_prefix);
     out.put_vector(s.prompt_logprob_targets);

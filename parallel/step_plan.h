@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parallel/block_table.h"
+#include "parallel/token_list.h"
 
 namespace tessera::parallel {
 
@@ -37,7 +38,7 @@ struct SamplingSettings {
 struct SequenceStep {
   uint64_t sequence_id = 0;
   int32_t start_position = 0;          // position of new_tokens[0]; the KV cache holds [0, start_position)
-  std::vector<int32_t> new_tokens;     // prompt chunk (prefill) or the last sampled token (decode)
+  TokenList new_tokens;                // prompt chunk (prefill) or the last sampled token (decode), inline if short
   BlockTable block_table;              // KV cache blocks of this sequence, in position order (shared, parallel/block_table.h)
   bool sample = true;                  // false for a prefill chunk that is not the prompt's last
   SamplingSettings sampling;
