@@ -6,7 +6,7 @@
 // (Scheduler::recycle) as the engine does. The sizes run in turns of 50 steps, so each round starts with caches
 // that the other sizes' rounds have used, as the engine's forward pass would leave them.
 //
-//   build/benchmarks/tessera_bench_plan [--steps 1000] [--prompt 512] [--block 16]
+//   build/benchmarks/tessera_bench_plan [--steps 1000] [--prompt 512] [--block 16] [--batches 16,64,256]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -67,23 +67,36 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// The server the cases share: one KV cache and one context limit for every batch size, as a deployment has (its
+// cache is sized from memory, not from how many sequences happen to run), large enough for the largest batch.
+struct ServerShape {
+  int max_sequence_length = 0;
+  int kv_blocks = 0;
+  ServerShape(int largest_batch, int steps, int prompt, int block) {
+    // Long enough that no sequence ends before the last measured step, however many steps the prefill takes.
+    max_sequence_length = prompt + block + steps + 64 + largest_batch * prompt / std::max(2048, largest_batch);
+    kv_blocks = largest_batch * ((max_sequence_length + block - 1) / block) + largest_batch;
+  }
+};
+
 // One batch size: its scheduler with `sequences` decoding sequences, the codecs, and what was measured.
 class Case {
  public:
-  Case(int sequences, int steps, int prompt, int block) : sequences_(sequences) {
+  Case(int sequences, const ServerShape& server, int prompt, int block) : sequences_(sequences) {
     runtime::SchedulerLimits limits;
     limits.max_sequences = sequences;
     limits.max_step_tokens = std::max(2048, sequences);
-    // Long enough that no sequence ends before the last measured step, however many steps the prefill takes.
-    limits.max_sequence_length = prompt + steps + 64 + sequences * prompt / limits.max_step_tokens;
-    const int kv_blocks = sequences * ((limits.max_sequence_length + block - 1) / block) + sequences;
-    scheduler_ = std::make_unique<runtime::Scheduler>(kv_blocks, block, limits);
+    limits.max_sequence_length = server.max_sequence_length;
+    scheduler_ = std::make_unique<runtime::Scheduler>(server.kv_blocks, block, limits);
     std::mt19937 rng(static_cast<unsigned>(sequences));
     std::uniform_int_distribution<int32_t> token(0, 31999);
     for (int i = 0; i < sequences; ++i) {
       runtime::GenerationRequest r;
-      for (int j = 0; j < prompt; ++j) r.prompt.push_back(token(rng));
-      r.max_new_tokens = limits.max_sequence_length - prompt;
+      // prompt .. prompt + block - 1 tokens, so that the sequences fill a block (and publish it in the prefix cache)
+      // on different steps, as requests of different lengths do: with equal prompts a small batch published all its
+      // blocks on the same steps, and its median step published none.
+      for (int j = 0; j < prompt + i % block; ++j) r.prompt.push_back(token(rng));
+      r.max_new_tokens = limits.max_sequence_length - prompt - block;
       r.sampling.temperature = 0.8f;
       r.sampling.top_p = 0.95f;
       r.sampling.seed = static_cast<uint64_t>(i);
@@ -177,25 +190,47 @@ int arg(int argc, char** argv, const char* name, int fallback) {
   return fallback;
 }
 
+// --batches 16,64,256 (the default): the batch sizes, each a scheduler of its own over one ServerShape.
+std::vector<int> batch_list(int argc, char** argv) {
+  std::string text = "16,64,256";
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--batches") == 0) text = argv[i + 1];
+  }
+  std::vector<int> batches;
+  for (size_t at = 0; at < text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const int n = std::atoi(text.substr(at, comma - at).c_str());
+    if (n < 1) {
+      std::fprintf(stderr, "--batches: '%s' is not a list of positive sizes\n", text.c_str());
+      std::exit(2);
+    }
+    batches.push_back(n);
+    at = comma + 1;
+  }
+  return batches;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int steps = arg(argc, argv, "--steps", 1000);
   const int prompt = arg(argc, argv, "--prompt", 512);
   const int block = arg(argc, argv, "--block", 16);
+  const std::vector<int> batches = batch_list(argc, argv);
   std::printf("control plane per decode step: %d steps, %d-token prompts, %d-token blocks, dummy model\n", steps,
               prompt, block);
   std::printf("planning = next_plan + encode + complete on the leader; decode = one follower; times: median per "
               "step, bytes: mean per step\n\n");
-  std::printf("%5s %6s | %-29s | %-29s | %-17s | %s\n", "", "blocks", "   delta (StepPlanEncoder)",
+  std::printf("%5s %6s | %-37s | %-29s | %-17s | %s\n", "", "blocks", "   delta (StepPlanEncoder)",
               "   full (encode_step_plan)", "follower decode", "size");
-  std::printf("%5s %6s | %9s %9s %9s | %9s %9s %9s | %8s %8s | %s\n", "seqs", "/seq", "plan us", "encode us",
-              "bytes", "plan us", "encode us", "bytes", "delta us", "full us", "full/delta");
+  std::printf("%5s %6s | %9s %7s %9s %9s | %9s %9s %9s | %8s %8s | %s\n", "seqs", "/seq", "plan us", "ns/seq",
+              "encode us", "bytes", "plan us", "encode us", "bytes", "delta us", "full us", "full/delta");
   // The sizes take turns, a round of kRound steps each, so that the machine's slow and fast phases (this is a
   // shared VM) fall on all of them alike and their ratios are comparable.
   constexpr int kRound = 50;
   std::vector<std::unique_ptr<Case>> cases;
-  for (const int sequences : {16, 64, 256}) cases.push_back(std::make_unique<Case>(sequences, steps, prompt, block));
+  const ServerShape server(*std::max_element(batches.begin(), batches.end()), steps, prompt, block);
+  for (const int sequences : batches) cases.push_back(std::make_unique<Case>(sequences, server, prompt, block));
   for (int done = 0; done < steps; done += kRound) {
     for (auto& c : cases) {
       for (int i = done; i < std::min(steps, done + kRound); ++i) c->step(true);
@@ -203,8 +238,8 @@ int main(int argc, char** argv) {
   }
   for (auto& c : cases) {
     const Row r = c->finish();
-    std::printf("%5d %6.1f | %9.1f %9.2f %9.1f | %9.1f %9.2f %9.1f | %8.2f %8.2f | %.1fx\n", r.sequences,
-                r.blocks_per_sequence, r.plan_delta_us, r.encode_delta_us, r.delta_bytes, r.plan_full_us,
+    std::printf("%5d %6.1f | %9.1f %7.0f %9.2f %9.1f | %9.1f %9.2f %9.1f | %8.2f %8.2f | %.1fx\n", r.sequences,
+                r.blocks_per_sequence, r.plan_delta_us, 1000 * r.plan_delta_us / r.sequences, r.encode_delta_us, r.delta_bytes, r.plan_full_us,
                 r.encode_full_us, r.full_bytes, r.decode_delta_us, r.decode_full_us, r.full_bytes / r.delta_bytes);
   }
   return 0;
