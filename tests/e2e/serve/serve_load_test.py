@@ -187,7 +187,12 @@ def main():
         # Drain: SIGUSR1 to mpirun; in-flight streams finish, new requests get 503, every rank exits 0.
         with futures.ThreadPoolExecutor(8) as pool:
             streams = [pool.submit(stream_raw, server, name, 48) for _ in range(8)]
-            time.sleep(1.0)
+            # Signal once all 8 are running, not after a fixed time: on a loaded machine (CTest runs two tests at
+            # once) their requests could still be on their way after a second, and a drain with nothing in flight
+            # rightly exits at once, closing the port the 503 check below needs.
+            deadline = time.time() + 60
+            while time.time() < deadline and server.metric("num_requests_running") < 8:
+                time.sleep(0.05)
             server.proc.send_signal(signal.SIGUSR1)
             time.sleep(0.5)
             status, headers, _ = server.request("POST", "/v1/completions", {"model": name, "prompt": "hi"})
