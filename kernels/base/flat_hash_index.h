@@ -13,6 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include "kernels/base/error.h"
+
 namespace tessera {
 
 class FlatHashIndex {
@@ -38,6 +40,7 @@ class FlatHashIndex {
 
   // Adds key -> value (value >= 0) unless the key is present; returns false, changing nothing, when it is.
   bool insert(uint64_t key, int32_t value) {
+    TESSERA_CHECK(value >= 0, "FlatHashIndex: value ", value, " is negative (-1 marks an empty slot)");
     if (2 * (size_ + 1) > slots_.size()) rebuild(2 * slots_.size());
     size_t i = home(key);
     for (; slots_[i].value >= 0; i = next(i)) {
@@ -50,6 +53,7 @@ class FlatHashIndex {
 
   // Changes the value of a present key; returns false when the key is absent.
   bool assign(uint64_t key, int32_t value) {
+    TESSERA_CHECK(value >= 0, "FlatHashIndex: value ", value, " is negative (-1 marks an empty slot)");
     const size_t i = find_slot(key);
     if (i == kNone) return false;
     slots_[i].value = value;

@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "kernels/base/error.h"
 #include "kernels/base/flat_hash_index.h"
 
 namespace tessera {
@@ -25,6 +26,8 @@ TEST(FlatHashIndex, InsertFindAssignErase) {
   EXPECT_FALSE(index.erase(42));
   EXPECT_FALSE(index.find(42).has_value());
   EXPECT_EQ(index.size(), 0u);
+  EXPECT_THROW(index.insert(1, -1), Error);  // -1 marks an empty slot
+  EXPECT_THROW(index.assign(1, -2), Error);
 }
 
 // Random inserts and erasures of keys that share four home slots of a 16-slot table (two of them its last, so
