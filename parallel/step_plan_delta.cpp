@@ -7,6 +7,7 @@
 #include <ios>
 #include <limits>
 #include <unordered_set>
+#include <utility>
 
 #include "parallel/wire_format.h"
 
@@ -196,8 +197,7 @@ const StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) const {
 }
 
 StepPlanMirror::Known* StepPlanMirror::find(uint64_t id) {
-  const std::optional<int32_t> at = positions_.find(FlatHashIndex::mix_key(id));
-  return at ? &known_[static_cast<size_t>(*at)] : nullptr;
+  return const_cast<Known*>(std::as_const(*this).find(id));
 }
 
 void StepPlanMirror::erase(uint64_t id) {

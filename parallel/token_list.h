@@ -63,9 +63,6 @@ class TokenList {
     }
     size_ = static_cast<uint32_t>(n);
   }
-  void push_back(int32_t token) {
-    resize(size_ + 1, token);
-  }
   void clear() { size_ = 0; }
 
   bool operator==(const TokenList& other) const { return std::ranges::equal(span(), other.span()); }

@@ -79,11 +79,6 @@ class FlatHashIndex {
     return true;
   }
 
-  void clear() {
-    for (Slot& s : slots_) s = Slot{};
-    size_ = 0;
-  }
-
  private:
   struct Slot {
     uint64_t key = 0;

@@ -66,14 +66,5 @@ TEST(FlatHashIndex, CollidingKeysSurviveInsertsAndErasuresInAnyOrder) {
   }
 }
 
-TEST(FlatHashIndex, ClearEmptiesIt) {
-  FlatHashIndex index;
-  for (uint64_t k = 0; k < 100; ++k) ASSERT_TRUE(index.insert(FlatHashIndex::mix_key(k), static_cast<int32_t>(k)));
-  index.clear();
-  EXPECT_EQ(index.size(), 0u);
-  EXPECT_FALSE(index.find(FlatHashIndex::mix_key(5)).has_value());
-  EXPECT_TRUE(index.insert(FlatHashIndex::mix_key(5), 1));
-}
-
 }  // namespace
 }  // namespace tessera

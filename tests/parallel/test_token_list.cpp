@@ -33,12 +33,10 @@ TEST(TokenList, HoldsWhatAVectorHoldsAcrossInlineAndHeapSizes) {
   }
 }
 
-TEST(TokenList, ResizePushBackAndAssignKeepThePrefix) {
+TEST(TokenList, ResizeAndAssignKeepThePrefix) {
   TokenList list{1, 2, 3};
-  list.push_back(4);
-  list.push_back(5);
-  list.push_back(6);  // now on the heap
-  EXPECT_TRUE(list == (std::vector<int32_t>{1, 2, 3, 4, 5, 6}));
+  list.resize(6, 4);  // now on the heap
+  EXPECT_TRUE(list == (std::vector<int32_t>{1, 2, 3, 4, 4, 4}));
   list.resize(2);  // back inline
   EXPECT_TRUE(list == (std::vector<int32_t>{1, 2}));
   list.resize(8, 9);
