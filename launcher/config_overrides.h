@@ -3,6 +3,7 @@
 // flag was given on the command line (flags win). Shared by every options file that reads a config.
 #include <CLI/CLI.hpp>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "launcher/config_schema.h"
 
@@ -32,6 +33,15 @@ inline void add_cpu_activations_option(CLI::App& cmd, std::string& cpu_activatio
                  "(quantized per 32 values with integer dot products, as llama.cpp does: faster decode, lossy; "
                  "Q4_0 / Q4_1 / Q8_0 matrices on AVX2 and up). Default: TESSERA_CPU_ACTIVATIONS, else f32")
       ->check(CLI::IsMember({"f32", "int8"}));
+}
+
+// --kv-cache-dtype, which every command that runs a replica has (generate, serve, bench): what the CPU backend's KV
+// cache stores (kernels::cpu::KvDtype).
+inline constexpr const char* kKvCacheDtypeHelp =
+    "CPU backend: what the KV cache stores: f32 (the default, exact) or f16 (half the bytes per token, so twice the "
+    "tokens in the same memory; K and V rounded to f16 when written, lossy). The CUDA backend keeps bf16";
+inline void add_kv_cache_dtype_option(CLI::App& cmd, std::string& kv_cache_dtype) {
+  cmd.add_option("--kv-cache-dtype", kv_cache_dtype, kKvCacheDtypeHelp)->check(CLI::IsMember({"f32", "f16"}));
 }
 
 // Applies a --cpu-activations value to this process (every rank parses the same command line, so all ranks agree);

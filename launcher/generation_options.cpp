@@ -36,6 +36,8 @@ void declare_generation_config(ConfigSchema& s) {
                 "CPU backend: the quantized products' input, f32 (exact) or int8 (as llama.cpp: faster decode, lossy); "
                 "unset: TESSERA_CPU_ACTIVATIONS, else f32",
                 {"f32", "int8"}));
+  s.key("", key("kv_cache_dtype", K::kString, "--kv-cache-dtype",
+                "CPU backend: what the KV cache stores, f32 (exact) or f16 (twice the tokens, lossy)", {"f32", "f16"}));
   s.key("", key("chat_template", K::kString, "--chat-template",
                 "chat template family instead of the one detected from the model", {"chatml", "llama3", "llama2",
                                                                                     "mistral"}));
@@ -90,6 +92,7 @@ void add_generation_flags(CLI::App& cmd, GenerationOptions& o) {
   cmd.add_flag("--show-ids", o.show_ids, "Also print the generated token ids");
   add_pp_transfer_option(cmd, o.pp_transfer);
   add_cpu_activations_option(cmd, o.cpu_activations);
+  add_kv_cache_dtype_option(cmd, o.kv_cache_dtype);
   cmd.add_option("--weight-dtype", o.weight_dtype,
                  "How the projection matrices are kept: native (default: the model file's own quantized blocks, the "
                  "same values as f32 in the fewest bytes; f32 where a matrix has no blocks), f32 (always dequantized), "
@@ -102,6 +105,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
     const ConfigFile config = ConfigFile::load(o.config_file, config_schema());
     take_model_and_layout(config, cmd, o);
     take(config, "max_seq_len", cmd, "--max-seq-len", o.max_sequence_length);
+    take(config, "kv_cache_dtype", cmd, "--kv-cache-dtype", o.kv_cache_dtype);
     take(config, "generation.max_tokens", cmd, "--max-tokens", o.max_tokens);
     take(config, "generation.temperature", cmd, "--temperature", o.temperature);
     take(config, "generation.top_k", cmd, "--top-k", o.top_k);
@@ -120,6 +124,7 @@ void resolve_generation_options(const CLI::App& cmd, GenerationOptions& o) {
   TESSERA_CHECK(o.min_p >= 0.0f && o.min_p <= 1.0f, "--min-p must be in [0, 1], got ", o.min_p);
   TESSERA_CHECK(o.top_k >= 0, "--top-k must be >= 0, got ", o.top_k);
   kernels::cpu::parse_weight_format(o.weight_dtype);  // throws naming the accepted values
+  kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);
   runtime::parse_pipeline_layers(o.pp_layers, o.pp);   // the counts against the model: resolve_pipeline_layout
 }
 

@@ -34,6 +34,7 @@ struct GenerationOptions {
   std::string weight_dtype = "native";  // native | f32 | bf16 | q8_0: how the projection matrices are kept in memory
   std::string pp_transfer = "auto";     // auto | full | sliced: how hidden states cross pipeline stages
   std::string cpu_activations;          // f32 | int8; empty: TESSERA_CPU_ACTIVATIONS, else f32
+  std::string kv_cache_dtype = "f32";   // f32 | f16: what the CPU backend's KV cache stores
 };
 
 // Registers the flags on `cmd`, writing into `options`.

@@ -95,6 +95,9 @@ void declare_serve_config(ConfigSchema& s) {
   s.key("scheduler", key("max_model_len", K::kInt, "--max-model-len",
                          "prompt + completion tokens per request (0: the model's context)", 0));
   s.key("scheduler", key("kv_block_size", K::kInt, "--kv-block-size", "tokens per KV cache block", 1, 1024));
+  s.key("scheduler", make_config_key("kv_cache_dtype", K::kString, "--kv-cache-dtype",
+                                     "CPU backend: what the KV cache stores, f32 (exact) or f16 (twice the tokens, lossy)",
+                                     {"f32", "f16"}, {}, {}));
   s.key("scheduler", key("kv_cache_memory", K::kString, "--kv-cache-memory",
                          "KV cache bytes per rank, e.g. 2GiB or 512MiB (wins over the fraction)"));
   ConfigKey blocks = key("kv_cache_blocks", K::kInt, "--kv-cache-blocks",
@@ -175,6 +178,7 @@ void add_serve_flags(CLI::App& cmd, ServeOptions& o) {
   cmd.add_flag("--no-prefix-caching", o.no_prefix_caching, "Do not reuse the KV blocks of shared prompt prefixes");
   add_pp_transfer_option(cmd, o.pp_transfer);
   add_cpu_activations_option(cmd, o.cpu_activations);
+  add_kv_cache_dtype_option(cmd, o.kv_cache_dtype);
   cmd.add_option("--micro-batches", o.micro_batches,
                  "Plans in flight through the pipeline (default 0: pp, so that every stage works; 1: one step at a "
                  "time)");
@@ -211,6 +215,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
     take(config, "scheduler.max_num_batched_tokens", cmd, "--max-num-batched-tokens", o.max_num_batched_tokens);
     take(config, "scheduler.max_model_len", cmd, "--max-model-len", o.max_model_len);
     take(config, "scheduler.kv_block_size", cmd, "--kv-block-size", o.kv_block_size);
+    take(config, "scheduler.kv_cache_dtype", cmd, "--kv-cache-dtype", o.kv_cache_dtype);
     take(config, "scheduler.kv_cache_memory", cmd, "--kv-cache-memory", o.kv_cache_memory);
     take(config, "scheduler.kv_cache_blocks", cmd, "--kv-cache-blocks", o.kv_cache_blocks);
     take(config, "scheduler.kv_cache_memory_fraction", cmd, "--kv-cache-memory-fraction", o.kv_cache_memory_fraction);
@@ -271,6 +276,7 @@ void resolve_serve_options(const CLI::App& cmd, ServeOptions& o) {
                 "--kv-cache-memory-fraction must be in (0, 1], got ", o.kv_cache_memory_fraction);
   o.kv_cache_memory_bytes = o.kv_cache_memory.empty() ? 0 : parse_byte_size(o.kv_cache_memory, "--kv-cache-memory");
   kernels::cpu::parse_weight_format(o.weight_dtype);
+  kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);  // a config file's value is checked here too
   runtime::parse_pipeline_layers(o.pp_layers, o.pp);  // the counts against the model: resolve_pipeline_layout
 }
 

@@ -18,6 +18,7 @@ struct ServeOptions {
   int pp = 1;
   std::string pp_layers;  // --pp-layers, as for generate: "", "auto" or "19,11"
   std::string weight_dtype = "native";
+  std::string kv_cache_dtype = "f32";  // --kv-cache-dtype f32 | f16 (CPU backend)
   std::string chat_template;  // family override
   // server:
   std::string host = "127.0.0.1";

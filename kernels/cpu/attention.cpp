@@ -6,11 +6,23 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/base/half.h"
 #include "kernels/cpu/attention_head.h"
+#include "kernels/cpu/block_gemv.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "kernels/cpu/vector_ops.h"
 
 namespace tessera::kernels::cpu {
+
+std::string_view kv_dtype_name(KvDtype dtype) { return dtype == KvDtype::kF16 ? "f16" : "f32"; }
+
+KvDtype parse_kv_dtype(std::string_view name) {
+  for (const KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+    if (name == kv_dtype_name(dtype)) return dtype;
+  }
+  fail("unknown KV cache dtype '", name, "' (expected f32 or f16)");
+}
+
 namespace {
 
 // Checks the cache view, the range [start, start + n) and every block id that range needs.
@@ -42,24 +54,45 @@ void write_kv(const KvCacheView& cache, const int32_t* block_table, int64_t tabl
   TESSERA_CHECK(k_token_stride >= row && v_token_stride >= row, "write_kv: token strides ", k_token_stride, " / ",
                 v_token_stride, " are smaller than kv_heads * head_dim = ", row);
   for (int64_t t = 0; t < n; ++t) {
-    // The kv heads of one position are contiguous in the cache, so each token is one copy per tensor.
+    // The kv heads of one position are contiguous in the cache, so each token is one copy (or conversion) per tensor.
     const int64_t offset =
         detail::cache_row_offset(block_table, cache.block_size, cache.kv_heads, cache.head_dim, start + t, 0);
-    std::copy(k + t * k_token_stride, k + t * k_token_stride + row, cache.k + offset);
-    std::copy(v + t * v_token_stride, v + t * v_token_stride + row, cache.v + offset);
+    const float* k_row = k + t * k_token_stride;
+    const float* v_row = v + t * v_token_stride;
+    if (cache.dtype == KvDtype::kF16) {
+      auto* k_out = static_cast<uint16_t*>(cache.k) + offset;
+      auto* v_out = static_cast<uint16_t*>(cache.v) + offset;
+      for (int64_t i = 0; i < row; ++i) {
+        k_out[i] = float_to_fp16(k_row[i]).bits;
+        v_out[i] = float_to_fp16(v_row[i]).bits;
+      }
+    } else {
+      std::copy(k_row, k_row + row, static_cast<float*>(cache.k) + offset);
+      std::copy(v_row, v_row + row, static_cast<float*>(cache.v) + offset);
+    }
   }
 }
 
 namespace detail {
 
+namespace {
+
+// A cache row as f32: the row itself, or (f16) its exact widening into `buffer`.
+inline const float* row_f32(const float* row, int64_t, float*) { return row; }
+inline const float* row_f32(const uint16_t* row, int64_t dim, float* buffer) {
+  for (int64_t d = 0; d < dim; ++d) buffer[d] = fp16_to_float(fp16{row[d]});
+  return buffer;
+}
+
 // Two passes: scores, then the weighted sum of values.
-void attend_head_portable(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+template <class Element>
+void attend_portable(const HeadView<Element>& h, const float* q, float scale, float* scores, float* row, float* out) {
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t first = 0; first < h.context; first += h.block_size) {
-    const float* k = h.k + h.slot_offset(first);
+    const Element* k = h.k + h.slot_offset(first);
     const int64_t count = std::min(h.block_size, h.context - first);
     for (int64_t s = 0; s < count; ++s) {
-      const float score = dot(q, k + s * h.row_stride, h.dim) * scale;
+      const float score = dot(q, row_f32(k + s * h.row_stride, h.dim, row), h.dim) * scale;
       scores[first + s] = score;
       max_score = std::max(max_score, score);
     }
@@ -72,12 +105,23 @@ void attend_head_portable(const HeadView& h, const float* q, float scale, float*
   }
   std::fill(out, out + h.dim, 0.0f);
   for (int64_t first = 0; first < h.context; first += h.block_size) {
-    const float* v = h.v + h.slot_offset(first);
+    const Element* v = h.v + h.slot_offset(first);
     const int64_t count = std::min(h.block_size, h.context - first);
-    for (int64_t s = 0; s < count; ++s) axpy(scores[first + s], v + s * h.row_stride, out, h.dim);
+    for (int64_t s = 0; s < count; ++s) axpy(scores[first + s], row_f32(v + s * h.row_stride, h.dim, row), out, h.dim);
   }
   const float inv_total = 1.0f / total;
   for (int64_t d = 0; d < h.dim; ++d) out[d] *= inv_total;
+}
+
+}  // namespace
+
+void attend_head_portable(const HeadView<float>& h, const float* q, float scale, float* scores, float* out) {
+  attend_portable(h, q, scale, scores, nullptr, out);
+}
+
+void attend_head_portable(const HeadView<uint16_t>& h, const float* q, float scale, float* scores, float* row,
+                          float* out) {
+  attend_portable(h, q, scale, scores, row, out);
 }
 
 }  // namespace detail
@@ -104,23 +148,40 @@ void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64
   const int64_t group = heads / cache.kv_heads;
   thread_local std::vector<float> scores;  // per thread: callers run head ranges on the kernel threads
   if (scores.size() < static_cast<size_t>(start + n)) scores.resize(static_cast<size_t>(start + n));
-  const bool avx2 = packed_isa() >= PackedIsa::kAvx2 && cache.head_dim % 8 == 0;
-  const auto attend_head = avx2 ? detail::attend_head_avx2 : detail::attend_head_portable;
-  detail::HeadView view;
-  view.k = cache.k;
-  view.v = cache.v;
-  view.block_table = block_table;
-  view.block_size = cache.block_size;
-  view.kv_heads = cache.kv_heads;
-  view.dim = cache.head_dim;
-  view.row_stride = cache.kv_heads * cache.head_dim;
-  for (int64_t t = 0; t < n; ++t) {
-    view.context = start + t + 1;  // causal: the token sees itself and everything before it
-    for (int64_t h = head_begin; h < head_end; ++h) {
-      view.kv_head = h / group;
-      attend_head(view, q + t * q_token_stride + h * cache.head_dim, scale, scores.data(),
-                  out + t * out_token_stride + h * cache.head_dim);
+  const bool avx2 = packed_isa() >= PackedIsa::kAvx2 && cache.head_dim % 8 == 0 &&
+                    (cache.dtype == KvDtype::kF32 || packed::cpu_has_f16c());
+  const auto run = [&](auto view, auto&& attend_head) {
+    view.block_table = block_table;
+    view.block_size = cache.block_size;
+    view.kv_heads = cache.kv_heads;
+    view.dim = cache.head_dim;
+    view.row_stride = cache.kv_heads * cache.head_dim;
+    for (int64_t t = 0; t < n; ++t) {
+      view.context = start + t + 1;  // causal: the token sees itself and everything before it
+      for (int64_t h = head_begin; h < head_end; ++h) {
+        view.kv_head = h / group;
+        attend_head(view, q + t * q_token_stride + h * cache.head_dim, out + t * out_token_stride + h * cache.head_dim);
+      }
     }
+  };
+  if (cache.dtype == KvDtype::kF16) {
+    detail::HeadView<uint16_t> view;
+    view.k = static_cast<const uint16_t*>(cache.k);
+    view.v = static_cast<const uint16_t*>(cache.v);
+    thread_local std::vector<float> row;  // the portable build's widened row
+    if (row.size() < static_cast<size_t>(cache.head_dim)) row.resize(static_cast<size_t>(cache.head_dim));
+    run(view, [&](const detail::HeadView<uint16_t>& v, const float* qh, float* oh) {
+      if (avx2) detail::attend_head_avx2(v, qh, scale, scores.data(), oh);
+      else detail::attend_head_portable(v, qh, scale, scores.data(), row.data(), oh);
+    });
+  } else {
+    detail::HeadView<float> view;
+    view.k = static_cast<const float*>(cache.k);
+    view.v = static_cast<const float*>(cache.v);
+    run(view, [&](const detail::HeadView<float>& v, const float* qh, float* oh) {
+      if (avx2) detail::attend_head_avx2(v, qh, scale, scores.data(), oh);
+      else detail::attend_head_portable(v, qh, scale, scores.data(), oh);
+    });
   }
 }
 

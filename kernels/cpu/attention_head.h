@@ -4,6 +4,8 @@
 // process's packed-kernel ISA (packed_isa(): cpuid, or TESSERA_CPU_ISA). Each build's arithmetic for a head depends on
 // nothing but that head's query and cache rows (not on the batch, the other heads or the thread), so attention stays
 // batch invariant; the builds differ from each other in their summation order.
+// Both read an f32 or an f16 cache (KvDtype). An f16 row is widened to f32 exactly and then takes the same operations
+// as an f32 row: an f16 cache gives the very bits of an f32 cache that holds the same (f16-representable) values.
 #include <cstdint>
 
 namespace tessera::kernels::cpu::detail {
@@ -17,12 +19,14 @@ inline int64_t cache_row_offset(const int32_t* block_table, int64_t block_size, 
 }
 
 // The cache rows one query head reads: KV head `kv_head` of positions [0, context) through the block table.
+// Element: float (an f32 cache) or uint16_t (an f16 cache: IEEE binary16 bits).
+template <class Element>
 struct HeadView {
-  const float* k = nullptr;  // the layer's caches, [num_blocks, block_size, kv_heads, dim]
-  const float* v = nullptr;
+  const Element* k = nullptr;  // the layer's caches, [num_blocks, block_size, kv_heads, dim]
+  const Element* v = nullptr;
   const int32_t* block_table = nullptr;
   int64_t block_size = 0, kv_heads = 0, dim = 0, kv_head = 0, context = 0;
-  int64_t row_stride = 0;  // floats between consecutive slots of one block: kv_heads * dim
+  int64_t row_stride = 0;  // elements between consecutive slots of one block: kv_heads * dim
 
   // Offset of position `position`'s row (this head's KV head) in k / v; positions of one block are row_stride apart.
   int64_t slot_offset(int64_t position) const {
@@ -30,9 +34,13 @@ struct HeadView {
   }
 };
 
-// out[0, dim) = softmax(q . k * scale) . v over the view's positions; scores: >= context floats of scratch.
-void attend_head_portable(const HeadView& head, const float* q, float scale, float* scores, float* out);
-// The same with AVX2+FMA; requires a CPU with both and dim % 8 == 0.
-void attend_head_avx2(const HeadView& head, const float* q, float scale, float* scores, float* out);
+// out[0, dim) = softmax(q . k * scale) . v over the view's positions; scores: >= context floats of scratch, and
+// (f16 only) row: >= dim floats of scratch for the widened row.
+void attend_head_portable(const HeadView<float>& head, const float* q, float scale, float* scores, float* out);
+void attend_head_portable(const HeadView<uint16_t>& head, const float* q, float scale, float* scores, float* row,
+                          float* out);
+// The same with AVX2+FMA; requires a CPU with both (and F16C for the f16 cache) and dim % 8 == 0.
+void attend_head_avx2(const HeadView<float>& head, const float* q, float scale, float* scores, float* out);
+void attend_head_avx2(const HeadView<uint16_t>& head, const float* q, float scale, float* scores, float* out);
 
 }  // namespace tessera::kernels::cpu::detail

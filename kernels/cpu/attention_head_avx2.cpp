@@ -4,7 +4,8 @@
 // Why its own build: decode attention is two short vector loops per cached position (q . k, then out += p v) over
 // head_dim floats; the portable build runs them on SSE2 at 4 lanes with separate multiplies and adds. Here head_dim
 // / 8 FMAs do each, and for the common head sizes (32, 64, 128) the output row stays in registers across all positions
-// instead of being loaded and stored per position.
+// instead of being loaded and stored per position. An f16 cache's rows are widened 8 elements at a time with F16C
+// (exact) and then take the f32 rows' operations.
 #include "kernels/cpu/attention_head.h"
 
 #include <cmath>
@@ -15,28 +16,32 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-TESSERA_TARGET_REGION_BEGIN("avx2,fma")
+TESSERA_TARGET_REGION_BEGIN("avx2,fma,f16c")
 
 #include "kernels/cpu/vector_avx2.h"
 
 namespace tessera::kernels::cpu::detail {
 namespace {
 
+// 8 cache elements as f32.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
 // q . k over V * 8 floats (V = 0: dim floats, dim % 8 == 0), one 8-lane accumulator, then a fixed horizontal sum.
-template <int V>
-inline float dot8(const float* q, const float* k, int64_t dim) {
-  __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(k));
+template <int V, class Element>
+inline float dot8(const float* q, const Element* k, int64_t dim) {
+  __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), load8(k));
   const int64_t n = V > 0 ? V * 8 : dim;
-  for (int64_t d = 8; d < n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
+  for (int64_t d = 8; d < n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), acc);
   return horizontal_sum(acc);
 }
 
 // V > 0: the output row in V registers; V == 0: any dim % 8 == 0, accumulated in `out` itself.
-template <int V>
-void attend(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+template <int V, class Element>
+void attend(const HeadView<Element>& h, const float* q, float scale, float* scores, float* out) {
   float max_score = -INFINITY;
   for (int64_t first = 0; first < h.context; first += h.block_size) {
-    const float* k = h.k + h.slot_offset(first);
+    const Element* k = h.k + h.slot_offset(first);
     const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
     for (int64_t s = 0; s < count; ++s) {
       const float score = dot8<V>(q, k + s * h.row_stride, h.dim) * scale;
@@ -54,25 +59,25 @@ void attend(const HeadView& h, const float* q, float scale, float* scores, float
     __m256 acc[V];
     for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
     for (int64_t first = 0; first < h.context; first += h.block_size) {
-      const float* vrow = h.v + h.slot_offset(first);
+      const Element* vrow = h.v + h.slot_offset(first);
       const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
       for (int64_t s = 0; s < count; ++s) {
         const __m256 p = _mm256_set1_ps(scores[first + s]);
-        const float* row = vrow + s * h.row_stride;
-        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(row + 8 * v), acc[v]);
+        const Element* row = vrow + s * h.row_stride;
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(p, load8(row + 8 * v), acc[v]);
       }
     }
     for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + 8 * v, _mm256_mul_ps(acc[v], inv_total));
   } else {
     for (int64_t d = 0; d < h.dim; d += 8) _mm256_storeu_ps(out + d, _mm256_setzero_ps());
     for (int64_t first = 0; first < h.context; first += h.block_size) {
-      const float* vrow = h.v + h.slot_offset(first);
+      const Element* vrow = h.v + h.slot_offset(first);
       const int64_t count = h.context - first < h.block_size ? h.context - first : h.block_size;
       for (int64_t s = 0; s < count; ++s) {
         const __m256 p = _mm256_set1_ps(scores[first + s]);
         for (int64_t d = 0; d < h.dim; d += 8) {
           _mm256_storeu_ps(out + d,
-                           _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + s * h.row_stride + d), _mm256_loadu_ps(out + d)));
+                           _mm256_fmadd_ps(p, load8(vrow + s * h.row_stride + d), _mm256_loadu_ps(out + d)));
         }
       }
     }
@@ -82,9 +87,8 @@ void attend(const HeadView& h, const float* q, float scale, float* scores, float
   }
 }
 
-}  // namespace
-
-void attend_head_avx2(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+template <class Element>
+void attend_any(const HeadView<Element>& h, const float* q, float scale, float* scores, float* out) {
   switch (h.dim) {
     case 32: attend<4>(h, q, scale, scores, out); break;
     case 64: attend<8>(h, q, scale, scores, out); break;
@@ -93,15 +97,31 @@ void attend_head_avx2(const HeadView& h, const float* q, float scale, float* sco
   }
 }
 
+}  // namespace
+
+void attend_head_avx2(const HeadView<float>& h, const float* q, float scale, float* scores, float* out) {
+  attend_any(h, q, scale, scores, out);
+}
+
+void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, float* scores, float* out) {
+  attend_any(h, q, scale, scores, out);
+}
+
 }  // namespace tessera::kernels::cpu::detail
 
 TESSERA_TARGET_REGION_END()
 
-#else  // not x86: never called (attention_head_avx2_supported() is false)
+#else  // not x86: never called (packed_isa() is kScalar there)
+
+#include <vector>
 
 namespace tessera::kernels::cpu::detail {
-void attend_head_avx2(const HeadView& h, const float* q, float scale, float* scores, float* out) {
+void attend_head_avx2(const HeadView<float>& h, const float* q, float scale, float* scores, float* out) {
   attend_head_portable(h, q, scale, scores, out);
+}
+void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, float* scores, float* out) {
+  std::vector<float> row(static_cast<size_t>(h.dim));
+  attend_head_portable(h, q, scale, scores, row.data(), out);
 }
 }  // namespace tessera::kernels::cpu::detail
 

@@ -55,6 +55,7 @@ struct BenchOptions {
   std::string pp_transfer = "auto";
   std::string cpu_activations;  // --cpu-activations; empty: TESSERA_CPU_ACTIVATIONS, else f32
   std::string weight_dtype = "native";
+  std::string kv_cache_dtype = "f32";  // --kv-cache-dtype
   double gpu_memory_fraction = 0.9;
   bool no_cuda_graphs = false;
   bool no_warmup = false;
@@ -91,13 +92,14 @@ std::vector<int> parse_batches(const std::string& text) {
 // Bytes one decode step of `batch` sequences reads, over all ranks: every projection matrix and the LM head once,
 // the embedding rows of the batch, and the K and V of every sequence's context (taken at the middle of the decode
 // phase). With tp above the KV-head count the replicated KV heads are read once per replica of them. The element
-// sizes are the backend's: CPU f32 activations/KV and weights in --weight-dtype; CUDA bf16 everywhere.
+// sizes are the backend's: CPU f32 activations, KV in --kv-cache-dtype and weights in --weight-dtype; CUDA bf16
+// everywhere.
 double decode_step_bytes(const runtime::ModelConfig& c, int tp, const BenchOptions& o, int batch) {
   const double hidden = c.hidden_size, q = double{1} * c.num_heads * c.head_dim;
   double weight_bytes = 2, kv_bytes = 2;
   if (o.backend == "cpu") {
     namespace k = kernels::cpu;
-    kv_bytes = 4;
+    kv_bytes = static_cast<double>(k::kv_dtype_bytes(k::parse_kv_dtype(o.kv_cache_dtype)));
     const auto format = k::parse_weight_format(o.weight_dtype);
     weight_bytes = format == k::WeightFormat::kF32 ? 4 : format == k::WeightFormat::kBF16 ? 2 : 1.125;
     if (format == k::WeightFormat::kNative) {
@@ -304,7 +306,8 @@ int run_leader(runtime::Replica& replica, const BenchOptions& o, const std::vect
               "tokens\n",
               c.name.c_str(), replica.topology().world_size(), layout.to_string().c_str(), micro_batches,
               micro_batches == 1 ? "" : "es", o.backend.c_str(),
-              o.backend == "cpu" ? (", weights " + o.weight_dtype).c_str() : "", o.prompt_len, o.gen_len);
+              o.backend == "cpu" ? (", weights " + o.weight_dtype + ", KV cache " + o.kv_cache_dtype).c_str() : "",
+              o.prompt_len, o.gen_len);
   if (layout.pp > 1) {
     // What --pp-layers auto balances: each stage's weights read per decode step on one rank, in layers' worth.
     const std::vector<int64_t> costs = runtime::stage_decode_costs(c, layout);
@@ -370,6 +373,7 @@ int run_bench(const BenchOptions& o) {
       TESSERA_CHECK(o.prompt_len >= 1 && o.gen_len >= 1, "--prompt-len and --gen-len must be >= 1");
       TESSERA_CHECK(o.bandwidth_gib > 0 && o.bandwidth_gib <= 64, "--bandwidth-gib must be in (0, 64]");
       kernels::cpu::parse_weight_format(o.weight_dtype);
+      kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);
       if (o.backend == "cpu") {  // a bad TESSERA_CPU_ISA / TESSERA_CPU_ACTIVATIONS fails here, on every rank at once
         apply_cpu_activations(o.cpu_activations);
         kernels::cpu::packed_isa();
@@ -395,6 +399,7 @@ int run_bench(const BenchOptions& o) {
     ro.micro_batches = o.micro_batches;
     ro.pipeline_transfer = o.pp_transfer;
     ro.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
+    ro.kv_dtype = kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);
     ro.gpu.memory_fraction = o.gpu_memory_fraction;
     if (o.no_cuda_graphs) ro.gpu.graph_batch_sizes.clear();
     auto replica = runtime::Replica::create(ro);
@@ -429,6 +434,7 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
       ->check(CLI::Range(0, 255));
   add_pp_transfer_option(*cmd, o->pp_transfer);
   add_cpu_activations_option(*cmd, o->cpu_activations);
+  add_kv_cache_dtype_option(*cmd, o->kv_cache_dtype);
   cmd->add_option("--weight-dtype", o->weight_dtype, "CPU backend: native (default), f32, bf16 or q8_0 projection matrices");
   cmd->add_option("--gpu-memory-fraction", o->gpu_memory_fraction, "CUDA backend: share of the GPU to use");
   cmd->add_flag("--no-cuda-graphs", o->no_cuda_graphs, "CUDA backend: run decode steps without CUDA graphs");

@@ -85,6 +85,7 @@ int run_generate(const CLI::App& cmd, GenerationOptions& o) {
     replica_options.layout = layout;
     replica_options.max_sequence_length = o.max_sequence_length;
     replica_options.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
+    replica_options.kv_dtype = kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);
     replica_options.pipeline_transfer = o.pp_transfer;
     replica_options.backend = o.backend;
     auto replica = runtime::Replica::create(replica_options);

@@ -95,6 +95,7 @@ runtime::ReplicaOptions replica_options(const ServeOptions& o, const parallel::P
   r.layout = layout;
   r.backend = o.backend;
   r.weight_format = kernels::cpu::parse_weight_format(o.weight_dtype);
+  r.kv_dtype = kernels::cpu::parse_kv_dtype(o.kv_cache_dtype);
   r.block_size = o.kv_block_size;
   r.max_sequence_length = o.max_model_len > 0 ? o.max_model_len : -1;
   r.max_sequences = o.max_num_seqs;
@@ -278,10 +279,11 @@ int lead(runtime::Replica& replica, const ServeOptions& o, frontend::HttpServer&
   const parallel::Topology& topo = replica.topology();
   const std::string kernel_path =
       o.backend == "cpu" ? "; cpu kernels " + kernels::cpu::describe_cpu_kernels() : std::string();
-  std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, %s; KV cache %lld tokens in %d blocks "
+  const std::string kv_dtype = o.backend == "cpu" ? " " + o.kv_cache_dtype : std::string();
+  std::printf("tessera: serving '%s' at %s://%s:%d/v1 (%d ranks, %s; KV cache%s %lld tokens in %d blocks "
               "of %d; max model len %d%s)\n",
               model.name.c_str(), server.scheme(), o.host.c_str(), server.port(), topo.world_size(),
-              topo.layout().to_string().c_str(), static_cast<long long>(model.kv_blocks) * o.kv_block_size,
+              topo.layout().to_string().c_str(), kv_dtype.c_str(), static_cast<long long>(model.kv_blocks) * o.kv_block_size,
               replica.kv_blocks(), o.kv_block_size, model.max_model_len, kernel_path.c_str());
   std::fflush(stdout);
 

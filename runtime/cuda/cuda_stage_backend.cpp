@@ -34,6 +34,9 @@ class CudaStageBuilder final : public StageBuilder {
 
   int64_t load() override {
     const StageRequest& r = request_;
+    TESSERA_CHECK(r.options.kv_dtype == kernels::cpu::KvDtype::kF32, "backend cuda: --kv-cache-dtype ",
+                  kernels::cpu::kv_dtype_name(r.options.kv_dtype),
+                  " is for the CPU backend; the CUDA backend keeps its KV cache in bf16");
     const GpuOptions& gpu = r.options.gpu;
     int ranks_per_gpu = gpu.ranks_per_gpu;
     if (ranks_per_gpu <= 0) {  // as many ranks per device as it takes to place every rank of the node

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "parallel/rank_activity.h"
 #include "parallel/topology.h"
@@ -56,6 +57,10 @@ struct ReplicaOptions {
   // Q4 files; matrices without blocks (safetensors, dummy, f32/f16 tensors) are kept in f32. f32: always dequantized.
   // bf16 / q8_0: repacked, fewer bytes, lossy.
   kernels::cpu::WeightFormat weight_format = kernels::cpu::WeightFormat::kNative;
+  // CPU backend: what the KV cache stores (kernels/cpu/attention.h, KvDtype): f32 (exact), or f16 (half the memory
+  // per token, so twice the tokens in the same budget; K and V rounded when written). The CUDA backend keeps its
+  // cache in bf16 and refuses f16 here.
+  kernels::cpu::KvDtype kv_dtype = kernels::cpu::KvDtype::kF32;
   GpuOptions gpu;
   // Where the engine reports what it is doing, for the rank watchdog that the launcher started before the load
   // (parallel/rank_watchdog.h); null: the engine keeps its own.

@@ -26,6 +26,7 @@ class CpuStageBuilder final : public StageBuilder {
     one_block.num_blocks = 1;
     one_block.kv_heads = r.shard.local_kv_heads();
     one_block.head_dim = r.config.head_dim;
+    one_block.dtype = r.options.kv_dtype;
     return host_kv_blocks(r.options.kv_cache, one_block.bytes(), r.wanted_kv_blocks);
   }
 
@@ -37,6 +38,7 @@ class CpuStageBuilder final : public StageBuilder {
     cache.num_blocks = static_cast<int>(kv_blocks);
     cache.kv_heads = r.shard.local_kv_heads();
     cache.head_dim = r.config.head_dim;
+    cache.dtype = r.options.kv_dtype;
     BuiltStage built;
     built.weight_bytes = weights_.bytes();
     built.kv_cache_bytes = cache.bytes();

@@ -15,6 +15,7 @@ struct KvCacheShape {
   int block_size = 16;
   int kv_heads = 0;    // this rank's KV heads
   int head_dim = 0;
+  kernels::cpu::KvDtype dtype = kernels::cpu::KvDtype::kF32;  // what each element is stored as (--kv-cache-dtype)
   size_t bytes() const;
 };
 

@@ -71,13 +71,15 @@ def main() -> None:
     batches = sorted(runs["pp=1"][0])
     median = {name: {b: statistics.median(r[b] for r in rs) for b in batches} for name, rs in runs.items()}
     split = f", `--pp-layers {args.pp_layers}`" if args.pp_layers else ""
+    env = [f"{name}={os.environ[name]}" for name in ("TESSERA_CPU_ISA", "TESSERA_CPU_ACTIVATIONS") if os.environ.get(name)]
+    command = shlex.join([*env, ".venv/bin/python", f"scripts/bench/{Path(__file__).name}", *sys.argv[1:]])
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {lscpu_model()} ({cpu_flags()}; {os.cpu_count()} cores "
         f"visible); model `{args.model.name}`; one thread per rank; prompt {args.prompt_len} tokens, "
         f"{args.gen_len - 1} decode steps{split}; median of {args.repeats}; load average before / after: "
         f"{load_before} / {load_average()}.",
         "",
-        f"Command: `.venv/bin/python scripts/bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}`",
+        f"Command: `{command}`",
         "",
         "| sequences | pp=1 decode tok/s | pp=2 before (stages take turns) | pp=2 after (2 micro-batches) | "
         "before / pp=1 | after / pp=1 | runs after |",
@@ -91,7 +93,14 @@ def main() -> None:
     table = "\n".join(lines) + "\n"
     print(table)
     if args.write_doc:
-        write_doc(table, f"pp-layers={args.pp_layers}" if args.pp_layers else "even", BEGIN_MARK, END_MARK)
+        key = f"pp-layers={args.pp_layers}" if args.pp_layers else "even"
+        # Each kind of machine keeps its own tables, as cpu_vs_llama_bench.py's (the AVX2-only VMs' keys carry no
+        # suffix), and so does a kernel path forced with TESSERA_CPU_ISA.
+        if cpu_flags().startswith("AVX-512"):
+            key += " machine=avx512"
+        if os.environ.get("TESSERA_CPU_ISA"):
+            key += " isa=" + os.environ["TESSERA_CPU_ISA"]
+        write_doc(table, key, BEGIN_MARK, END_MARK)
 
 
 if __name__ == "__main__":

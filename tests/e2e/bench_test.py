@@ -24,14 +24,15 @@ def mpirun(np):
     return cmd
 
 
-def expected_bytes(batch, tp):
-    """f32 weights and f32 KV (the CPU backend's default), every matrix once, KV at the middle of the decode phase."""
+def expected_bytes(batch, tp, kv_bytes=4):
+    """f32 weights and f32 KV (the CPU backend's default; kv_bytes=2 for --kv-cache-dtype f16), every matrix once,
+    KV at the middle of the decode phase."""
     q, kv = HEADS * HEAD_DIM, max(KV_HEADS, tp) * HEAD_DIM  # tp above the KV-head count replicates them
     per_layer = HIDDEN * (q + 2 * kv) + q * HIDDEN + 3 * HIDDEN * FFN
     weights = (per_layer * LAYERS + VOCAB * HIDDEN) * 4
     norms = (2 * LAYERS + 1) * HIDDEN * 4
     embedding_rows = batch * HIDDEN * 4
-    kv_cache = batch * (PROMPT + GEN / 2) * LAYERS * 2 * kv * 4
+    kv_cache = batch * (PROMPT + GEN / 2) * LAYERS * 2 * kv * kv_bytes
     return weights + norms + embedding_rows + kv_cache
 
 
@@ -64,12 +65,13 @@ def check_cpu_activations(binary):
 def main():
     binary = sys.argv[1]
     failures = 0
-    for tp, pp in [(1, 1), (2, 2)]:
+    # (tp, pp, KV dtype): the f16 cache's step reads half the KV bytes, and the column must say so.
+    for tp, pp, kv_dtype in [(1, 1, "f32"), (2, 2, "f32"), (1, 1, "f16")]:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "bench.json")
             cmd = mpirun(tp * pp) + [binary, "bench", "--model", "dummy:tiny", "--tp", str(tp), "--pp", str(pp),
                                      "--batch", "1,3", "--prompt-len", str(PROMPT), "--gen-len", str(GEN),
-                                     "--json", out]
+                                     "--kv-cache-dtype", kv_dtype, "--json", out]
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
                                  env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
             print(run.stdout)
@@ -86,7 +88,7 @@ def main():
         for r in rows:
             positive = ["prefill_tokens_per_s", "decode_tokens_per_s", "decode_step_ms", "decode_achieved_gb_per_s"]
             bad = [k for k in positive if not r[k] > 0]
-            want = expected_bytes(r["batch"], tp)
+            want = expected_bytes(r["batch"], tp, 2 if kv_dtype == "f16" else 4)
             if bad or abs(r["decode_bytes_per_step"] - want) > 1e-6 * want:
                 print(f"FAIL tp={tp} pp={pp} batch {r['batch']}: non-positive {bad}; bytes/step "
                       f"{r['decode_bytes_per_step']} vs {want} from the shapes")

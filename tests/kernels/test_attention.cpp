@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/base/error.h"
+#include "kernels/base/half.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "tests/support/random_data.h"
@@ -16,16 +17,34 @@ namespace {
 
 using testing_support::random_vector;
 
-// A paged cache with owned storage, its unused slots filled with a sentinel.
+// A paged cache with owned storage, its unused slots filled with a sentinel; f32 (k, v) or f16 (k16, v16).
 struct Cache {
-  Cache(int64_t num_blocks, int64_t block_size, int64_t kv_heads, int64_t head_dim)
-      : k(static_cast<size_t>(num_blocks * block_size * kv_heads * head_dim), kSentinel), v(k.size(), kSentinel) {
-    view = {k.data(), v.data(), num_blocks, block_size, kv_heads, head_dim};
+  Cache(int64_t num_blocks, int64_t block_size, int64_t kv_heads, int64_t head_dim, KvDtype dtype = KvDtype::kF32) {
+    const auto elements = static_cast<size_t>(num_blocks * block_size * kv_heads * head_dim);
+    if (dtype == KvDtype::kF16) {
+      k16.assign(elements, float_to_fp16(kSentinel).bits);
+      v16.assign(elements, float_to_fp16(kSentinel).bits);
+      view = {k16.data(), v16.data(), dtype, num_blocks, block_size, kv_heads, head_dim};
+    } else {
+      k.assign(elements, kSentinel);
+      v.assign(elements, kSentinel);
+      view = {k.data(), v.data(), dtype, num_blocks, block_size, kv_heads, head_dim};
+    }
   }
-  static constexpr float kSentinel = 12345.0f;
+  // Element i of K and V as floats, whichever the dtype.
+  float k_at(size_t i) const { return k16.empty() ? k[i] : fp16_to_float(fp16{k16[i]}); }
+  float v_at(size_t i) const { return v16.empty() ? v[i] : fp16_to_float(fp16{v16[i]}); }
+  static constexpr float kSentinel = 12288.0f;  // 1.5 * 2^13: exact in f16 too
   std::vector<float> k, v;
+  std::vector<uint16_t> k16, v16;
   KvCacheView view;
 };
+
+// x with every element rounded to f16 and back: what an f16 cache holds for it.
+std::vector<float> f16_rounded(std::vector<float> x) {
+  for (float& e : x) e = fp16_to_float(float_to_fp16(e));
+  return x;
+}
 
 // Causal GQA attention in double over contiguous K/V [positions, kv_heads, dim]; q/out [n, heads, dim].
 std::vector<double> reference(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
@@ -66,28 +85,31 @@ struct Case {
 
 class AttentionCases : public ::testing::TestWithParam<Case> {};
 
-void check_chunked_prefill_then_decode(const Case& c);
+void check_chunked_prefill_then_decode(const Case& c, KvDtype dtype);
 
 // A prompt prefilled in two chunks, then decoded token by token, through a shuffled block table: every output
 // matches the contiguous double-precision reference, in the portable build and in the best one this CPU runs
-// (attention_head.h: AVX2 where the CPU has it).
+// (attention_head.h: AVX2 where the CPU has it), over an f32 and over an f16 cache (whose reference is computed from
+// the f16-rounded K and V: the kernels' only loss with it is that rounding).
 TEST_P(AttentionCases, ChunkedPrefillThenDecodeMatchReference) {
-  for (const PackedIsa isa : {PackedIsa::kScalar, best_packed_isa()}) {
-    SCOPED_TRACE(std::string(packed_isa_name(isa)));
-    const PackedIsa previous = set_packed_isa_limit(isa);
-    check_chunked_prefill_then_decode(GetParam());
-    set_packed_isa_limit(previous);
-    if (HasFatalFailure()) return;
+  for (const KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+    for (const PackedIsa isa : {PackedIsa::kScalar, best_packed_isa()}) {
+      SCOPED_TRACE(std::string(packed_isa_name(isa)) + ", " + std::string(kv_dtype_name(dtype)) + " cache");
+      const PackedIsa previous = set_packed_isa_limit(isa);
+      check_chunked_prefill_then_decode(GetParam(), dtype);
+      set_packed_isa_limit(previous);
+      if (HasFatalFailure()) return;
+    }
   }
 }
 
-void check_chunked_prefill_then_decode(const Case& c) {
+void check_chunked_prefill_then_decode(const Case& c, KvDtype dtype) {
   const auto [heads, kv_heads, dim, block_size, prompt] = c;
   const int64_t decode_steps = 4;
   const int64_t total = prompt + decode_steps;
   const int64_t table_len = (total + block_size - 1) / block_size;
   const int64_t num_blocks = table_len + 3;
-  Cache cache(num_blocks, block_size, kv_heads, dim);
+  Cache cache(num_blocks, block_size, kv_heads, dim, dtype);
   std::vector<int32_t> table(static_cast<size_t>(num_blocks));
   for (int64_t b = 0; b < num_blocks; ++b) table[static_cast<size_t>(b)] = static_cast<int32_t>(b);
   std::shuffle(table.begin(), table.end(), std::mt19937(7));
@@ -98,7 +120,9 @@ void check_chunked_prefill_then_decode(const Case& c) {
   const auto k = random_vector(total * kv_row, 2);
   const auto v = random_vector(total * kv_row, 3);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-  const auto want = reference(q, k, v, 0, total, heads, kv_heads, dim, static_cast<double>(scale));
+  const bool f16 = dtype == KvDtype::kF16;
+  const auto want = reference(q, f16 ? f16_rounded(k) : k, f16 ? f16_rounded(v) : v, 0, total, heads, kv_heads, dim,
+                              static_cast<double>(scale));
 
   std::vector<float> out(q.size(), -1.0f);
   const int64_t q_row = heads * dim;
@@ -119,8 +143,8 @@ void check_chunked_prefill_then_decode(const Case& c) {
     if (std::find(table.begin(), table.end(), b) != table.end()) continue;
     const auto first = static_cast<size_t>(b * block_size * kv_row);
     for (size_t i = first; i < first + static_cast<size_t>(block_size * kv_row); ++i) {
-      ASSERT_EQ(cache.k[i], Cache::kSentinel);
-      ASSERT_EQ(cache.v[i], Cache::kSentinel);
+      ASSERT_EQ(cache.k_at(i), Cache::kSentinel);
+      ASSERT_EQ(cache.v_at(i), Cache::kSentinel);
     }
   }
 }
@@ -223,6 +247,64 @@ TEST(Attention, HeadRangesGiveTheFullResultBitForBit) {
   EXPECT_THROW(attention_heads(cache.view, table.data(), 3, start, n, q.data(), heads * dim, heads, 4, 3, 0.35f,
                                out.data(), heads * dim),
                Error);
+}
+
+TEST(Attention, F16CacheGivesTheF32CachesBitsForTheSameValues) {
+  // An f16 row is widened exactly and then takes an f32 row's operations (attention_head.h): with K and V that f16
+  // represents exactly, the two caches must give the same bits, prefill and decode, in both builds. write_kv rounds
+  // to nearest even, as float_to_fp16.
+  const int64_t heads = 9, kv_heads = 3, dim = 64, block_size = 16, prompt = 40, total = prompt + 3;
+  const int64_t kv_row = kv_heads * dim, q_row = heads * dim, table_len = (total + block_size - 1) / block_size;
+  std::vector<int32_t> table(static_cast<size_t>(table_len));
+  for (int64_t b = 0; b < table_len; ++b) table[static_cast<size_t>(b)] = static_cast<int32_t>(table_len - 1 - b);
+  const auto q = random_vector(total * q_row, 31);
+  const auto k = random_vector(total * kv_row, 32);
+  const auto v = random_vector(total * kv_row, 33);
+  for (const PackedIsa isa : {PackedIsa::kScalar, best_packed_isa()}) {
+    SCOPED_TRACE(std::string(packed_isa_name(isa)));
+    const PackedIsa previous = set_packed_isa_limit(isa);
+    std::vector<float> outs[2];
+    for (const KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+      Cache cache(table_len, block_size, kv_heads, dim, dtype);
+      const bool f16 = dtype == KvDtype::kF16;
+      // The f32 cache gets the values already rounded; the f16 cache rounds them itself.
+      const std::vector<float> k_in = f16 ? k : f16_rounded(k), v_in = f16 ? v : f16_rounded(v);
+      std::vector<float>& out = outs[f16 ? 1 : 0];
+      out.assign(q.size(), 0.0f);
+      auto run = [&](int64_t start, int64_t n) {
+        write_kv(cache.view, table.data(), table_len, start, n, k_in.data() + start * kv_row, kv_row,
+                 v_in.data() + start * kv_row, kv_row);
+        attention(cache.view, table.data(), table_len, start, n, q.data() + start * q_row, q_row, heads, 0.125f,
+                  out.data() + start * q_row, q_row);
+      };
+      run(0, prompt);
+      for (int64_t t = prompt; t < total; ++t) run(t, 1);
+      if (f16) {  // what write_kv stored: float_to_fp16 of every input, at its slot
+        for (int64_t p = 0; p < total; ++p) {
+          const int64_t slot = table[static_cast<size_t>(p / block_size)] * block_size + p % block_size;
+          for (int64_t i = 0; i < kv_row; ++i) {
+            ASSERT_EQ(cache.k16[static_cast<size_t>(slot * kv_row + i)], float_to_fp16(k[static_cast<size_t>(p * kv_row + i)]).bits);
+            ASSERT_EQ(cache.v16[static_cast<size_t>(slot * kv_row + i)], float_to_fp16(v[static_cast<size_t>(p * kv_row + i)]).bits);
+          }
+        }
+      }
+    }
+    set_packed_isa_limit(previous);
+    for (size_t i = 0; i < outs[0].size(); ++i) ASSERT_EQ(outs[1][i], outs[0][i]) << "element " << i;  // bit for bit
+  }
+}
+
+TEST(Attention, ParsesKvDtypes) {
+  EXPECT_EQ(parse_kv_dtype("f32"), KvDtype::kF32);
+  EXPECT_EQ(parse_kv_dtype("f16"), KvDtype::kF16);
+  EXPECT_EQ(kv_dtype_bytes(KvDtype::kF16), 2u);
+  try {
+    parse_kv_dtype("fp8");
+    FAIL() << "fp8 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'fp8'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("f32 or f16"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Attention, RejectsBadTablesAndShapes) {

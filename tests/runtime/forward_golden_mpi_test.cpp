@@ -1,6 +1,7 @@
 // The distributed forward pass against Hugging Face transformers, under mpirun with the layout given by
 // TESSERA_TEST_TP / TESSERA_TEST_PP (and TESSERA_TEST_PP_LAYERS, as --pp-layers: "19,11" or "auto", whose split
-// TESSERA_TEST_EXPECT_PP_LAYERS states) and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name).
+// TESSERA_TEST_EXPECT_PP_LAYERS states) and the model by TESSERA_TEST_MODEL ("smollm2" or a tiny-models fixture name);
+// TESSERA_TEST_KV_DTYPE=f16 runs the CPU KV cache in f16 against the same goldens.
 // Greedy tokens must match exactly and the logits at the last prompt position within 1e-3 x max|logit|. Where the
 // reference's top-2 logit gap is below 1e-4 at a step where the tokens differ, the step is a near tie: the test says
 // so and compares only up to that position. The tolerance is never loosened.
@@ -158,6 +159,10 @@ ReplicaOptions replica_options(const TestModel& model, int max_sequences) {
   options.max_sequence_length = 256;
   options.max_sequences = max_sequences;
   if (const char* transfer = std::getenv("TESSERA_TEST_PP_TRANSFER")) options.pipeline_transfer = transfer;
+  // TESSERA_TEST_KV_DTYPE=f16: the CPU KV cache in f16 (--kv-cache-dtype), held to the same goldens and tolerances.
+  if (const std::string kv_dtype = env_text("TESSERA_TEST_KV_DTYPE"); !kv_dtype.empty()) {
+    options.kv_dtype = kernels::cpu::parse_kv_dtype(kv_dtype);
+  }
   return options;
 }
 

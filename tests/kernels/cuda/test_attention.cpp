@@ -29,7 +29,7 @@ struct HostCache {
   int64_t num_blocks;
   std::vector<float> k, v;
   cpu::KvCacheView view() {
-    return {k.data(), v.data(), num_blocks, shape.block_size, shape.kv_heads, shape.head_dim};
+    return {k.data(), v.data(), cpu::KvDtype::kF32, num_blocks, shape.block_size, shape.kv_heads, shape.head_dim};
   }
 };
 
