@@ -2,7 +2,10 @@
 // at SmolLM2-135M's head shapes (9 query heads over 3 KV heads of 64), for a batch of sequences whose blocks are
 // scattered through the cache as a server's are. What one layer's attention costs per decode step, without the rest
 // of the model. Usage: tessera_bench_attention [--seqs 32] [--context 80,512,2048] [--isa scalar|avx2|avx512]
-//                                [--kv-dtype f32|f16]
+//                                [--kv-dtype f32|f16] [--prefill]
+// --prefill: instead, the prefill of one prompt of each context length (every token attending to those before it),
+// in one call (the AVX2 build's tiles of tokens sharing each pass over the cache) against one call per token (the
+// decode path, which gives the same bits): ms for each.
 // Best of 20 rounds by the wall clock, single-threaded; prints ns per (query head x cached position) and the KV
 // bytes that one step reads divided by its time.
 #include <algorithm>
@@ -58,7 +61,17 @@ int main(int argc, char** argv) {
   int64_t seqs = 32;
   std::vector<int64_t> contexts = {80, 512, 2048};
   k::KvDtype dtype = k::KvDtype::kF32;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool prefill = false;
+  for (int i = 1; i < argc; i += 2) {
+    if (std::strcmp(argv[i], "--prefill") == 0) {
+      prefill = true;
+      --i;  // a flag without a value
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", argv[i]);
+      return 2;
+    }
     if (std::strcmp(argv[i], "--seqs") == 0) {
       seqs = parse_list(argv[i + 1]).front();
     } else if (std::strcmp(argv[i], "--context") == 0) {
@@ -68,7 +81,8 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--isa") == 0) {
       k::set_packed_isa_limit(k::parse_packed_isa(argv[i + 1]));
     } else {
-      std::fprintf(stderr, "usage: %s [--seqs N] [--context a,b,c] [--isa scalar|avx2|avx512] [--kv-dtype f32|f16]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--seqs N] [--context a,b,c] [--isa scalar|avx2|avx512] [--kv-dtype f32|f16] [--prefill]\n",
                    argv[0]);
       return 2;
     }
@@ -79,7 +93,11 @@ int main(int argc, char** argv) {
               static_cast<long long>(seqs), static_cast<long long>(kHeads), static_cast<long long>(kKvHeads),
               static_cast<long long>(kDim), static_cast<long long>(kBlock),
               std::string(k::packed_isa_name(k::packed_isa())).c_str(), std::string(k::kv_dtype_name(dtype)).c_str());
-  std::printf("%8s %12s %18s %12s\n", "context", "step ms", "ns/head/position", "KV GB/s");
+  if (prefill) {
+    std::printf("%8s %16s %16s %8s\n", "prompt", "one call ms", "per token ms", "ratio");
+  } else {
+    std::printf("%8s %12s %18s %12s\n", "context", "step ms", "ns/head/position", "KV GB/s");
+  }
   for (const int64_t context : contexts) {
     const int64_t blocks_per_seq = (context + kBlock - 1) / kBlock, num_blocks = seqs * blocks_per_seq;
     std::mt19937 rng(7);
@@ -106,6 +124,26 @@ int main(int argc, char** argv) {
     std::vector<float> q(static_cast<size_t>(seqs * kHeads * kDim)), out(q.size());
     for (float& x : q) x = normal(rng);
     const k::KvCacheView cache{kc.get(), vc.get(), dtype, num_blocks, kBlock, kKvHeads, kDim};
+    if (prefill) {  // one prompt of `context` tokens, its K and V already in the cache
+      std::vector<float> pq(static_cast<size_t>(context * kHeads * kDim)), pout(pq.size());
+      for (float& x : pq) x = normal(rng);
+      const auto time = [&](int64_t tokens_per_call) {
+        double best = 1e30;
+        for (int round = 0; round < 5; ++round) {
+          const auto start = std::chrono::steady_clock::now();
+          for (int64_t t = 0; t < context; t += tokens_per_call) {
+            const int64_t n = std::min(tokens_per_call, context - t);
+            k::attention(cache, tables.data(), blocks_per_seq, t, n, pq.data() + t * kHeads * kDim, kHeads * kDim,
+                         kHeads, 0.125f, pout.data() + t * kHeads * kDim, kHeads * kDim);
+          }
+          best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        }
+        return best;
+      };
+      const double whole = time(context), per_token = time(1);
+      std::printf("%8lld %16.2f %16.2f %7.2fx\n", static_cast<long long>(context), whole, per_token, per_token / whole);
+      continue;
+    }
     double best_ms = 1e30;
     for (int round = 0; round < 20; ++round) {
       const auto start = std::chrono::steady_clock::now();

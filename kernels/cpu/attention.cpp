@@ -147,22 +147,31 @@ void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64
   TESSERA_CHECK(n == 0 || (q != nullptr && out != nullptr), "attention: null q or out");
   const int64_t group = heads / cache.kv_heads;
   thread_local std::vector<float> scores;  // per thread: callers run head ranges on the kernel threads
-  if (scores.size() < static_cast<size_t>(start + n)) scores.resize(static_cast<size_t>(start + n));
+  const auto scores_needed = static_cast<size_t>(detail::kQueryTile * (start + n));
+  if (scores.size() < scores_needed) scores.resize(scores_needed);
   const bool avx2 = packed_isa() >= PackedIsa::kAvx2 && cache.head_dim % 8 == 0 &&
                     (cache.dtype == KvDtype::kF32 || packed::cpu_has_f16c());
-  const auto run = [&](auto view, auto&& attend_head) {
+  // The tokens in tiles of up to kQueryTile (a decode token is a tile of one; the AVX2 build passes over the cached
+  // rows once per tile), each tile for every head of the range. A token's result is the same whatever its tile.
+  const auto run = [&](auto view, auto&& attend_tokens) {
     view.block_table = block_table;
     view.block_size = cache.block_size;
     view.kv_heads = cache.kv_heads;
     view.dim = cache.head_dim;
     view.row_stride = cache.kv_heads * cache.head_dim;
-    for (int64_t t = 0; t < n; ++t) {
+    for (int64_t t = 0; t < n; t += detail::kQueryTile) {
       view.context = start + t + 1;  // causal: the token sees itself and everything before it
+      const int64_t tile = std::min(detail::kQueryTile, n - t);
       for (int64_t h = head_begin; h < head_end; ++h) {
         view.kv_head = h / group;
-        attend_head(view, q + t * q_token_stride + h * cache.head_dim, out + t * out_token_stride + h * cache.head_dim);
+        attend_tokens(view, tile, q + t * q_token_stride + h * cache.head_dim,
+                      out + t * out_token_stride + h * cache.head_dim);
       }
     }
+  };
+  // The portable build (and an AVX2 call of one token) token by token.
+  const auto one_by_one = [&](auto view, int64_t tile, const float* qh, float* oh, auto&& attend_head) {
+    for (int64_t i = 0; i < tile; ++i, ++view.context) attend_head(view, qh + i * q_token_stride, oh + i * out_token_stride);
   };
   if (cache.dtype == KvDtype::kF16) {
     detail::HeadView<uint16_t> view;
@@ -170,17 +179,27 @@ void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64
     view.v = static_cast<const uint16_t*>(cache.v);
     thread_local std::vector<float> row;  // the portable build's widened row
     if (row.size() < static_cast<size_t>(cache.head_dim)) row.resize(static_cast<size_t>(cache.head_dim));
-    run(view, [&](const detail::HeadView<uint16_t>& v, const float* qh, float* oh) {
-      if (avx2) detail::attend_head_avx2(v, qh, scale, scores.data(), oh);
-      else detail::attend_head_portable(v, qh, scale, scores.data(), row.data(), oh);
+    run(view, [&](const detail::HeadView<uint16_t>& v, int64_t tile, const float* qh, float* oh) {
+      if (avx2) {
+        detail::attend_tokens_avx2(v, tile, qh, q_token_stride, scale, scores.data(), oh, out_token_stride);
+      } else {
+        one_by_one(v, tile, qh, oh, [&](const detail::HeadView<uint16_t>& one, const float* qi, float* oi) {
+          detail::attend_head_portable(one, qi, scale, scores.data(), row.data(), oi);
+        });
+      }
     });
   } else {
     detail::HeadView<float> view;
     view.k = static_cast<const float*>(cache.k);
     view.v = static_cast<const float*>(cache.v);
-    run(view, [&](const detail::HeadView<float>& v, const float* qh, float* oh) {
-      if (avx2) detail::attend_head_avx2(v, qh, scale, scores.data(), oh);
-      else detail::attend_head_portable(v, qh, scale, scores.data(), oh);
+    run(view, [&](const detail::HeadView<float>& v, int64_t tile, const float* qh, float* oh) {
+      if (avx2) {
+        detail::attend_tokens_avx2(v, tile, qh, q_token_stride, scale, scores.data(), oh, out_token_stride);
+      } else {
+        one_by_one(v, tile, qh, oh, [&](const detail::HeadView<float>& one, const float* qi, float* oi) {
+          detail::attend_head_portable(one, qi, scale, scores.data(), oi);
+        });
+      }
     });
   }
 }

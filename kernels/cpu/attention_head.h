@@ -43,4 +43,15 @@ void attend_head_portable(const HeadView<uint16_t>& head, const float* q, float 
 void attend_head_avx2(const HeadView<float>& head, const float* q, float scale, float* scores, float* out);
 void attend_head_avx2(const HeadView<uint16_t>& head, const float* q, float scale, float* scores, float* out);
 
+// The most query tokens one attend_tokens_avx2 call takes (attention.cpp runs a prefill chunk in tiles of this many).
+inline constexpr int64_t kQueryTile = 4;
+// `count` (1 to kQueryTile) consecutive query tokens of one head, as many calls of attend_head_avx2 would compute
+// them, bit for bit: token i's query at q + i * q_stride, its output at out + i * out_stride, its context
+// head.context + i. scores: >= count * (head.context + count - 1) floats of scratch. Same requirements as
+// attend_head_avx2; one pass over the cached rows serves all the tokens.
+void attend_tokens_avx2(const HeadView<float>& head, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride);
+void attend_tokens_avx2(const HeadView<uint16_t>& head, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride);
+
 }  // namespace tessera::kernels::cpu::detail

@@ -87,6 +87,110 @@ void attend(const HeadView<Element>& h, const float* q, float scale, float* scor
   }
 }
 
+// T consecutive query tokens of one head (a prefill chunk), dim = 8 V: token i's query at q + i * q_stride, its
+// output at out + i * out_stride, its context h.context + i (causal: it also sees the tokens before it). One pass
+// over the cached rows serves all T, where a token at a time loaded each K and V row T times and ran one FMA chain at
+// a time. Per token the operations are attend's, in the same order (a score: dot8's chain over the row's vectors,
+// then the fixed horizontal sum; an output lane: one FMA per position in position order from zero; the softmax loop
+// unchanged), so a token's bits do not depend on T or on the chunk it came in with (tests/kernels/test_attention.cpp,
+// PrefillGivesEachTokenItsDecodeBits).
+template <int V, int T, class Element>
+void attend_tokens(const HeadView<Element>& h, const float* q, int64_t q_stride, float scale, float* scores,
+                   float* out, int64_t out_stride) {
+  const int64_t last = h.context + T - 1;  // the last token's context; token i's scores at scores + i * last
+  float max_score[T];
+  for (int i = 0; i < T; ++i) max_score[i] = -INFINITY;
+  for (int64_t first = 0; first < last; first += h.block_size) {
+    const Element* k = h.k + h.slot_offset(first);
+    const int64_t count = last - first < h.block_size ? last - first : h.block_size;
+    for (int64_t s = 0; s < count; ++s) {
+      const int64_t position = first + s;
+      // Tokens i with position < h.context + i see this position; the others' chains are computed and dropped.
+      const int i0 = position < h.context ? 0 : static_cast<int>(position - h.context + 1);
+      const Element* row = k + s * h.row_stride;
+      __m256 acc[T];
+      const __m256 r0 = load8(row);
+      for (int i = 0; i < T; ++i) acc[i] = _mm256_mul_ps(_mm256_loadu_ps(q + i * q_stride), r0);
+      for (int v = 1; v < V; ++v) {
+        const __m256 r = load8(row + 8 * v);
+        for (int i = 0; i < T; ++i) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(q + i * q_stride + 8 * v), r, acc[i]);
+      }
+      for (int i = i0; i < T; ++i) {
+        const float score = horizontal_sum(acc[i]) * scale;
+        scores[i * last + position] = score;
+        max_score[i] = score > max_score[i] ? score : max_score[i];
+      }
+    }
+  }
+  __m256 inv_total[T];
+  for (int i = 0; i < T; ++i) {
+    float* si = scores + i * last;
+    float total = 0.0f;
+    for (int64_t j = 0; j < h.context + i; ++j) {
+      si[j] = std::exp(si[j] - max_score[i]);
+      total += si[j];
+    }
+    inv_total[i] = _mm256_set1_ps(1.0f / total);
+  }
+  // The outputs in chunks of C vectors per token, so that T * C accumulators stay in the 16 registers.
+  constexpr int kFit = 12 / T;
+  constexpr int C = kFit >= V ? V : kFit >= 8 ? 8 : kFit >= 4 ? 4 : kFit >= 2 ? 2 : 1;
+  for (int c0 = 0; c0 < V; c0 += C) {
+    __m256 acc[T][C];
+    for (int i = 0; i < T; ++i) {
+      for (int c = 0; c < C; ++c) acc[i][c] = _mm256_setzero_ps();
+    }
+    for (int64_t first = 0; first < last; first += h.block_size) {
+      const Element* vblock = h.v + h.slot_offset(first) + 8 * c0;
+      const int64_t count = last - first < h.block_size ? last - first : h.block_size;
+      for (int64_t s = 0; s < count; ++s) {
+        const int64_t position = first + s;
+        const int i0 = position < h.context ? 0 : static_cast<int>(position - h.context + 1);
+        const Element* row = vblock + s * h.row_stride;
+        __m256 r[C];
+        for (int c = 0; c < C; ++c) r[c] = load8(row + 8 * c);
+        for (int i = 0; i < T; ++i) {
+          if (i < i0) continue;  // this position is after token i
+          const __m256 weight = _mm256_set1_ps(scores[i * last + position]);
+          for (int c = 0; c < C; ++c) acc[i][c] = _mm256_fmadd_ps(weight, r[c], acc[i][c]);
+        }
+      }
+    }
+    for (int i = 0; i < T; ++i) {
+      for (int c = 0; c < C; ++c) {
+        _mm256_storeu_ps(out + i * out_stride + 8 * (c0 + c), _mm256_mul_ps(acc[i][c], inv_total[i]));
+      }
+    }
+  }
+}
+
+template <int V, class Element>
+void attend_tokens_of(const HeadView<Element>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                      float* scores, float* out, int64_t out_stride) {
+  switch (count) {
+    case 1: attend<V>(h, q, scale, scores, out); break;
+    case 2: attend_tokens<V, 2>(h, q, q_stride, scale, scores, out, out_stride); break;
+    case 3: attend_tokens<V, 3>(h, q, q_stride, scale, scores, out, out_stride); break;
+    default: attend_tokens<V, 4>(h, q, q_stride, scale, scores, out, out_stride); break;
+  }
+}
+
+template <class Element>
+void attend_tokens_any(const HeadView<Element>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                       float* scores, float* out, int64_t out_stride) {
+  switch (h.dim) {
+    case 32: attend_tokens_of<4>(h, count, q, q_stride, scale, scores, out, out_stride); break;
+    case 64: attend_tokens_of<8>(h, count, q, q_stride, scale, scores, out, out_stride); break;
+    case 128: attend_tokens_of<16>(h, count, q, q_stride, scale, scores, out, out_stride); break;
+    default: {  // the generic head size: one token at a time
+      HeadView<Element> one = h;
+      for (int64_t i = 0; i < count; ++i, ++one.context) {
+        attend<0>(one, q + i * q_stride, scale, scores, out + i * out_stride);
+      }
+    }
+  }
+}
+
 template <class Element>
 void attend_any(const HeadView<Element>& h, const float* q, float scale, float* scores, float* out) {
   switch (h.dim) {
@@ -107,6 +211,16 @@ void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, 
   attend_any(h, q, scale, scores, out);
 }
 
+void attend_tokens_avx2(const HeadView<float>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride) {
+  attend_tokens_any(h, count, q, q_stride, scale, scores, out, out_stride);
+}
+
+void attend_tokens_avx2(const HeadView<uint16_t>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride) {
+  attend_tokens_any(h, count, q, q_stride, scale, scores, out, out_stride);
+}
+
 }  // namespace tessera::kernels::cpu::detail
 
 TESSERA_TARGET_REGION_END()
@@ -122,6 +236,22 @@ void attend_head_avx2(const HeadView<float>& h, const float* q, float scale, flo
 void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, float* scores, float* out) {
   std::vector<float> row(static_cast<size_t>(h.dim));
   attend_head_portable(h, q, scale, scores, row.data(), out);
+}
+template <class Element>
+void tokens_one_by_one(const HeadView<Element>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                       float* scores, float* out, int64_t out_stride) {
+  HeadView<Element> one = h;
+  for (int64_t i = 0; i < count; ++i, ++one.context) {
+    attend_head_avx2(one, q + i * q_stride, scale, scores, out + i * out_stride);
+  }
+}
+void attend_tokens_avx2(const HeadView<float>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride) {
+  tokens_one_by_one(h, count, q, q_stride, scale, scores, out, out_stride);
+}
+void attend_tokens_avx2(const HeadView<uint16_t>& h, int64_t count, const float* q, int64_t q_stride, float scale,
+                        float* scores, float* out, int64_t out_stride) {
+  tokens_one_by_one(h, count, q, q_stride, scale, scores, out, out_stride);
 }
 }  // namespace tessera::kernels::cpu::detail
 

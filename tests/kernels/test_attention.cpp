@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <random>
 #include <string>
@@ -291,6 +292,50 @@ TEST(Attention, F16CacheGivesTheF32CachesBitsForTheSameValues) {
     }
     set_packed_isa_limit(previous);
     for (size_t i = 0; i < outs[0].size(); ++i) ASSERT_EQ(outs[1][i], outs[0][i]) << "element " << i;  // bit for bit
+  }
+}
+
+TEST(Attention, PrefillGivesEachTokenItsDecodeBits) {
+  // Batch invariance over chunking: the AVX2 build runs a prefill chunk in tiles of kQueryTile tokens that share each
+  // pass over the cache (attention_head.h); every token must still get the bits it gets alone, as a decode step, and
+  // the same in any chunking. Every tile size occurs (37 = 9 * 4 + 1 tokens, chunks of 6 and 31), for the
+  // register-held head sizes and a generic one, f32 and f16 caches, in both builds.
+  for (const Case& c : {Case{9, 3, 64, 16, 37}, Case{4, 2, 32, 8, 37}, Case{8, 2, 128, 32, 37}, Case{3, 3, 24, 5, 37}}) {
+    for (const KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+      for (const PackedIsa isa : {PackedIsa::kScalar, best_packed_isa()}) {
+        SCOPED_TRACE(std::to_string(c.head_dim) + "-wide heads, " + std::string(kv_dtype_name(dtype)) + " cache, " +
+                     std::string(packed_isa_name(isa)));
+        const PackedIsa previous = set_packed_isa_limit(isa);
+        const int64_t n = c.prompt, kv_row = c.kv_heads * c.head_dim, q_row = c.heads * c.head_dim;
+        const int64_t table_len = (n + c.block_size - 1) / c.block_size;
+        std::vector<int32_t> table(static_cast<size_t>(table_len));
+        for (int64_t b = 0; b < table_len; ++b) table[static_cast<size_t>(b)] = static_cast<int32_t>((b * 7) % table_len);
+        if (table_len % 7 == 0) std::iota(table.begin(), table.end(), 0);  // keep the table a permutation
+        Cache cache(table_len, c.block_size, c.kv_heads, c.head_dim, dtype);
+        const auto q = random_vector(n * q_row, 41);
+        const auto k = random_vector(n * kv_row, 42);
+        const auto v = random_vector(n * kv_row, 43);
+        write_kv(cache.view, table.data(), table_len, 0, n, k.data(), kv_row, v.data(), kv_row);
+        const auto run = [&](const std::vector<int64_t>& chunks) {
+          std::vector<float> out(q.size(), -1.0f);
+          int64_t start = 0;
+          for (const int64_t chunk : chunks) {
+            attention(cache.view, table.data(), table_len, start, chunk, q.data() + start * q_row, q_row, c.heads,
+                      0.125f, out.data() + start * q_row, q_row);
+            start += chunk;
+          }
+          return out;
+        };
+        const std::vector<float> decode = run(std::vector<int64_t>(static_cast<size_t>(n), 1));
+        const std::vector<float> whole = run({n});
+        const std::vector<float> chunked = run({6, n - 6});
+        set_packed_isa_limit(previous);
+        for (size_t i = 0; i < decode.size(); ++i) {
+          ASSERT_EQ(whole[i], decode[i]) << "one chunk, element " << i;  // bit for bit
+          ASSERT_EQ(chunked[i], decode[i]) << "two chunks, element " << i;
+        }
+      }
+    }
   }
 }
 
