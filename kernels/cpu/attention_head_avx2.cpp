@@ -27,6 +27,51 @@ namespace {
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
+// e^x in 8 lanes (Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial for e^r, then 2^n through
+// the exponent bits), within 2 ulp of the exact value where e^x is a normal float; 0 below -87.33 (there e^x is under
+// 2^-126, and a softmax weight that small cannot change a sum whose largest term is 1). Inputs here are
+// score - max <= 0, so the clamp at 88 never acts.
+inline __m256 exp8(__m256 x) {
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3365478515625f), _CMP_LT_OQ);
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.3365478515625f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 in two parts: n * 0.693359375 is exact
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i two_to_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(y, _mm256_castsi256_ps(two_to_n)));
+}
+
+// scores[0, n) = e^(scores[j] - max), and returns their sum: 8 at a time (the last group masked), the sum in 8 lanes
+// then the fixed horizontal sum. The same operations for every call with the same n, whichever token or tile it is
+// for (batch invariance); the portable build's std::exp and sequential sum differ from it in the last bits.
+inline float exp_in_place(float* scores, int64_t n, float max) {
+  const __m256 m = _mm256_set1_ps(max);
+  __m256 total = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), m));
+    _mm256_storeu_ps(scores + j, e);
+    total = _mm256_add_ps(total, e);
+  }
+  if (j < n) {
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - j)),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 e = _mm256_and_ps(_mm256_castsi256_ps(lanes),
+                                   exp8(_mm256_sub_ps(_mm256_maskload_ps(scores + j, lanes), m)));
+    _mm256_maskstore_ps(scores + j, lanes, e);
+    total = _mm256_add_ps(total, e);
+  }
+  return horizontal_sum(total);
+}
+
 // q . k over V * 8 floats (V = 0: dim floats, dim % 8 == 0), one 8-lane accumulator, then a fixed horizontal sum.
 template <int V, class Element>
 inline float dot8(const float* q, const Element* k, int64_t dim) {
@@ -49,12 +94,7 @@ void attend(const HeadView<Element>& h, const float* q, float scale, float* scor
       max_score = score > max_score ? score : max_score;
     }
   }
-  float total = 0.0f;
-  for (int64_t j = 0; j < h.context; ++j) {
-    scores[j] = std::exp(scores[j] - max_score);
-    total += scores[j];
-  }
-  const __m256 inv_total = _mm256_set1_ps(1.0f / total);
+  const __m256 inv_total = _mm256_set1_ps(1.0f / exp_in_place(scores, h.context, max_score));
   if constexpr (V > 0) {
     __m256 acc[V];
     for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
@@ -91,8 +131,8 @@ void attend(const HeadView<Element>& h, const float* q, float scale, float* scor
 // output at out + i * out_stride, its context h.context + i (causal: it also sees the tokens before it). One pass
 // over the cached rows serves all T, where a token at a time loaded each K and V row T times and ran one FMA chain at
 // a time. Per token the operations are attend's, in the same order (a score: dot8's chain over the row's vectors,
-// then the fixed horizontal sum; an output lane: one FMA per position in position order from zero; the softmax loop
-// unchanged), so a token's bits do not depend on T or on the chunk it came in with (tests/kernels/test_attention.cpp,
+// then the fixed horizontal sum; an output lane: one FMA per position in position order from zero; the softmax
+// exp_in_place), so a token's bits do not depend on T or on the chunk it came in with (tests/kernels/test_attention.cpp,
 // PrefillGivesEachTokenItsDecodeBits).
 template <int V, int T, class Element>
 void attend_tokens(const HeadView<Element>& h, const float* q, int64_t q_stride, float scale, float* scores,
@@ -124,13 +164,7 @@ void attend_tokens(const HeadView<Element>& h, const float* q, int64_t q_stride,
   }
   __m256 inv_total[T];
   for (int i = 0; i < T; ++i) {
-    float* si = scores + i * last;
-    float total = 0.0f;
-    for (int64_t j = 0; j < h.context + i; ++j) {
-      si[j] = std::exp(si[j] - max_score[i]);
-      total += si[j];
-    }
-    inv_total[i] = _mm256_set1_ps(1.0f / total);
+    inv_total[i] = _mm256_set1_ps(1.0f / exp_in_place(scores + i * last, h.context + i, max_score[i]));
   }
   // The outputs in chunks of C vectors per token, so that T * C accumulators stay in the 16 registers.
   constexpr int kFit = 12 / T;
