@@ -44,6 +44,10 @@ void attend_head_portable(const HeadView<uint16_t>& head, const float* q, float 
 void attend_head_avx2(const HeadView<float>& head, const float* q, float scale, float* scores, float* out);
 void attend_head_avx2(const HeadView<uint16_t>& head, const float* q, float scale, float* scores, float* out);
 
+// The AVX2 build's softmax numerator in place: scores[j] = e^(scores[j] - max) for j < n, returning their sum (what
+// both attend functions use; exposed for its accuracy test). Requires AVX2+FMA.
+float softmax_exp_avx2(float* scores, int64_t n, float max);
+
 // The most query tokens one attend_tokens_avx2 call takes (attention.cpp runs a prefill chunk in tiles of this many).
 inline constexpr int64_t kQueryTile = 4;
 // `count` (1 to kQueryTile) consecutive query tokens of one head, as many calls of attend_head_avx2 would compute

@@ -245,6 +245,8 @@ void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, 
   attend_any(h, q, scale, scores, out);
 }
 
+float softmax_exp_avx2(float* scores, int64_t n, float max) { return exp_in_place(scores, n, max); }
+
 void attend_tokens_avx2(const HeadView<float>& h, int64_t count, const float* q, int64_t q_stride, float scale,
                         float* scores, float* out, int64_t out_stride) {
   attend_tokens_any(h, count, q, q_stride, scale, scores, out, out_stride);
@@ -261,6 +263,7 @@ TESSERA_TARGET_REGION_END()
 
 #else  // not x86: never called (packed_isa() is kScalar there)
 
+#include <cmath>
 #include <vector>
 
 namespace tessera::kernels::cpu::detail {
@@ -270,6 +273,11 @@ void attend_head_avx2(const HeadView<float>& h, const float* q, float scale, flo
 void attend_head_avx2(const HeadView<uint16_t>& h, const float* q, float scale, float* scores, float* out) {
   std::vector<float> row(static_cast<size_t>(h.dim));
   attend_head_portable(h, q, scale, scores, row.data(), out);
+}
+float softmax_exp_avx2(float* scores, int64_t n, float max) {
+  float total = 0.0f;
+  for (int64_t j = 0; j < n; ++j) total += (scores[j] = std::exp(scores[j] - max));
+  return total;
 }
 template <class Element>
 void tokens_one_by_one(const HeadView<Element>& h, int64_t count, const float* q, int64_t q_stride, float scale,
