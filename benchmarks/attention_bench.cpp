@@ -6,8 +6,9 @@
 // --prefill: instead, the prefill of one prompt of each context length (every token attending to those before it),
 // in one call (the AVX2 build's tiles of tokens sharing each pass over the cache) against one call per token (the
 // decode path, which gives the same bits): ms for each.
-// Best of 20 rounds by the wall clock, single-threaded; prints ns per (query head x cached position) and the KV
-// bytes that one step reads divided by its time.
+// Best of 20 rounds by the wall clock, single-threaded; prints ns per (query head x cached position), the KV bytes
+// that one step reads divided by its time, and, for comparison, the ns per query head and position of a plain read of
+// the same rows (each KV head's K and V rows once, through the same block tables, no arithmetic but an XOR).
 #include <algorithm>
 #include <cstddef>
 #include <chrono>
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   if (prefill) {
     std::printf("%8s %16s %16s %8s\n", "prompt", "one call ms", "per token ms", "ratio");
   } else {
-    std::printf("%8s %12s %18s %12s\n", "context", "step ms", "ns/head/position", "KV GB/s");
+    std::printf("%8s %12s %18s %12s %14s\n", "context", "step ms", "ns/head/position", "KV GB/s", "read ns/h/p");
   }
   for (const int64_t context : contexts) {
     const int64_t blocks_per_seq = (context + kBlock - 1) / kBlock, num_blocks = seqs * blocks_per_seq;
@@ -154,10 +155,37 @@ int main(int argc, char** argv) {
       }
       best_ms = std::min(best_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
+    // The plain read: what the memory system alone takes for the rows one step reads, in the same order per KV head.
+    const int64_t row_words = kDim * element_bytes / static_cast<int64_t>(sizeof(uint64_t));
+    uint64_t sink = 0;
+    double read_ms = 1e30;
+    for (int round = 0; round < 20; ++round) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < seqs; ++s) {
+        const int32_t* table = tables.data() + s * blocks_per_seq;
+        for (int64_t kv_head = 0; kv_head < kKvHeads; ++kv_head) {
+          for (const std::byte* base : {static_cast<const std::byte*>(kc.get()), static_cast<const std::byte*>(vc.get())}) {
+            for (int64_t first = 0; first < context; first += kBlock) {  // a block's rows, kKvHeads * kDim apart
+              const std::byte* rows = base + ((table[first / kBlock] * kBlock * kKvHeads + kv_head) * kDim) * element_bytes;
+              for (int64_t slot = 0; slot < std::min(kBlock, context - first); ++slot) {
+                const std::byte* row = rows + slot * kKvHeads * kDim * element_bytes;
+                for (int64_t w = 0; w < row_words; ++w) {
+                  uint64_t word;
+                  std::memcpy(&word, row + w * static_cast<int64_t>(sizeof(word)), sizeof(word));
+                  sink ^= word;
+                }
+              }
+            }
+          }
+        }
+      }
+      read_ms = std::min(read_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
     const double head_positions = static_cast<double>(seqs * kHeads * context);
     const double kv_bytes = static_cast<double>(seqs * context * kKvHeads * kDim * 2 * element_bytes);
-    std::printf("%8lld %12.3f %18.2f %12.2f\n", static_cast<long long>(context), best_ms,
-                best_ms * 1e6 / head_positions, kv_bytes / best_ms / 1e6);
+    std::printf("%8lld %12.3f %18.2f %12.2f %14.2f%s\n", static_cast<long long>(context), best_ms,
+                best_ms * 1e6 / head_positions, kv_bytes / best_ms / 1e6, read_ms * 1e6 / head_positions,
+                sink == 0x5eed ? " " : "");  // uses the sink, so that the reads are not optimised away
   }
   return 0;
 }

@@ -169,7 +169,7 @@ void attention_heads(const KvCacheView& cache, const int32_t* block_table, int64
       }
     }
   };
-  // The portable build (and an AVX2 call of one token) token by token.
+  // The portable build: token by token.
   const auto one_by_one = [&](auto view, int64_t tile, const float* qh, float* oh, auto&& attend_head) {
     for (int64_t i = 0; i < tile; ++i, ++view.context) attend_head(view, qh + i * q_token_stride, oh + i * out_token_stride);
   };
