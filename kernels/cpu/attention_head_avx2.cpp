@@ -19,6 +19,7 @@
 TESSERA_TARGET_REGION_BEGIN("avx2,fma,f16c")
 
 #include "kernels/cpu/vector_avx2.h"
+#include "kernels/cpu/vector_exp_avx2.h"
 
 namespace tessera::kernels::cpu::detail {
 namespace {
@@ -26,28 +27,6 @@ namespace {
 // 8 cache elements as f32.
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
-// e^x in 8 lanes (Cephes' expf: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial for e^r, then 2^n through
-// the exponent bits), within 2 ulp of std::exp where e^x is a normal float (tests/kernels/test_attention.cpp measures
-// 1 ulp at worst over [-90, 0]); 0 below -87.33 (there e^x is under 2^-126, and a softmax weight that small cannot
-// change a sum whose largest term is 1). Inputs here are score - max <= 0, so the clamp at 88 never acts.
-inline __m256 exp8(__m256 x) {
-  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3365478515625f), _CMP_LT_OQ);
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.3365478515625f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 in two parts: n * 0.693359375 is exact
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_add_ps(_mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-  const __m256i two_to_n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(underflow, _mm256_mul_ps(y, _mm256_castsi256_ps(two_to_n)));
-}
 
 // scores[0, n) = e^(scores[j] - max), and returns their sum: 8 at a time (the last group masked), the sum in 8 lanes
 // then the fixed horizontal sum. The same operations for every call with the same n, whichever token or tile it is
@@ -62,8 +41,7 @@ inline float exp_in_place(float* scores, int64_t n, float max) {
     total = _mm256_add_ps(total, e);
   }
   if (j < n) {
-    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - j)),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i lanes = first_lanes(n - j);
     const __m256 e = _mm256_and_ps(_mm256_castsi256_ps(lanes),
                                    exp8(_mm256_sub_ps(_mm256_maskload_ps(scores + j, lanes), m)));
     _mm256_maskstore_ps(scores + j, lanes, e);
