@@ -127,13 +127,24 @@ void gemv_rows_m(const uint8_t* w, int64_t rows, int64_t k, const float* x, floa
 
 // --- Many rows of x (kBufferedRows or more): each tile of RW weight rows is widened once into a buffer, the very
 // vectors accumulate() computes in registers, and a register-blocked microkernel (RW weight rows x up to 6 rows of x:
-// 24 of the 32 registers accumulate, 10 loads per 24 FMAs) multiplies it with every row of x of a block of 32 (kept
-// in L2). Every output's accumulator takes the same FMAs of the same values in the same order as in gemv_tile (16
-// columns at a time, in column order), then the same reduction and one add onto y: the results are bit-identical
-// (tests/kernels/batch_invariance.h); only the widening is no longer repeated for every group of 8 rows of x, which
-// kept the direct path at 44-54 GFLOP/s at 16 and 64 rows on Zen 4, below the AVX2 build's buffered 78-85 there.
-inline constexpr int64_t kBufferedRows = 16, kBufferedRowBlock = 32;
+// 24 of the 32 registers accumulate, 10 loads per 24 FMAs) multiplies it with every row of x of a block of 32 to 64
+// rows (kept in L2: buffered_row_block). Every output's accumulator takes the same FMAs of the same values in the
+// same order as in gemv_tile (16 columns at a time, in column order), then the same reduction and one add onto y:
+// the results are bit-identical (tests/kernels/batch_invariance.h); only the widening is no longer repeated for every
+// group of 8 rows of x, which kept the direct path at 44-54 GFLOP/s at 16 and 64 rows on Zen 4, below the AVX2
+// build's buffered 78-85 there.
+inline constexpr int64_t kBufferedRows = 16;
 inline constexpr int kBufferedWeightRows = 4, kBufferedXRows = 6;
+
+// Rows of x per block: each block re-widens every weight row, so the larger the block the less widening (at 64 rows
+// and from 512-token prefills on, 32-row blocks spent ~6% of the time widening, 64-row blocks half that: perf on
+// Zen 4, docs/PERFORMANCE.md "Wider row blocks"), as long as the block stays in L2 beside the ~128 KB weight tile:
+// at most 384 KB of x, within the 1-2 MB L2 of the AVX-512 server cores, never fewer than 32 rows (what it was for
+// every k). Depends on k only, never on m: which rows share a block does not change any output's arithmetic.
+constexpr int64_t buffered_row_block(int64_t k) {
+  const int64_t fit = 384 * 1024 / (static_cast<int64_t>(sizeof(float)) * (k > 0 ? k : 1));
+  return fit < 32 ? 32 : fit > 64 ? 64 : fit;
+}
 
 // rw rows of w widened into wbuf[(chunk * rw + r) * 16 + lane]: chunk c is columns [16 c, 16 c + 16) of row r.
 template <class Block>
@@ -189,17 +200,18 @@ void buffered_rows(const float* wbuf, const float* x, int64_t k, int64_t rows_of
   }
 }
 
-// Weight rows in tiles of ~128 KB (L2) so that memory delivers each weight once per call; every block of 32 rows of
-// x then passes over the tile, re-widening its rows from L2. wbuf: kBufferedWeightRows * k floats, 64-byte aligned.
+// Weight rows in tiles of ~128 KB (L2) so that memory delivers each weight once per call; every block of
+// buffered_row_block(k) rows of x then passes over the tile, re-widening its rows from L2.
+// wbuf: kBufferedWeightRows * k floats, 64-byte aligned.
 template <class Block>
 void buffered_gemv_rows(const uint8_t* w, int64_t rows, int64_t k, const float* x, int64_t m, float* y,
                         int64_t y_stride, float* wbuf) {
   const int64_t blocks = k / Block::kElements, row_bytes = blocks * Block::kBytes;
-  const int64_t tile_rows = l2_tile_rows(row_bytes, kBufferedWeightRows);
+  const int64_t tile_rows = l2_tile_rows(row_bytes, kBufferedWeightRows), row_block = buffered_row_block(k);
   for (int64_t r0 = 0; r0 < rows; r0 += tile_rows) {
     const int64_t r_end = rows - r0 < tile_rows ? rows : r0 + tile_rows;
-    for (int64_t i0 = 0; i0 < m; i0 += kBufferedRowBlock) {
-      const int64_t n = m - i0 < kBufferedRowBlock ? m - i0 : kBufferedRowBlock;
+    for (int64_t i0 = 0; i0 < m; i0 += row_block) {
+      const int64_t n = m - i0 < row_block ? m - i0 : row_block;
       for (int64_t r = r0; r < r_end; r += kBufferedWeightRows) {
         const int rw = r_end - r < kBufferedWeightRows ? static_cast<int>(r_end - r) : kBufferedWeightRows;
         widen_rows<Block>(w + r * row_bytes, row_bytes, blocks, rw, wbuf);

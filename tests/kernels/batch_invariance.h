@@ -1,7 +1,7 @@
 #pragma once
 // Batch invariance of PackedMatrix's native format (the decode path on the GGUF file's own blocks), under one
 // instruction set: a row of x gives bit-identical outputs whether it is multiplied alone, among 16 rows in another
-// order, among 64, or in a batch cut into uneven chunks, and whatever the thread count. Shared by the three
+// order, among 64, within 150, or in a batch cut into uneven chunks, and whatever the thread count. Shared by the three
 // test_batch_invariance_<isa>.cpp binaries, one per ISA, so that CTest reports an ISA this CPU lacks as Skipped.
 #include <gtest/gtest.h>
 
@@ -112,6 +112,13 @@ inline void check_matrix(const PackedMatrix& w, uint32_t seed) {
     expect_rows_identical(batch64, product(w, x, chunk, bias.data()), chunk, rows, "chunk");
     if (::testing::Test::HasFatalFailure()) return;
   }
+  // 150 rows (the 64, reversed, then the first 22 again), as a prefill chunk: more than two of the buffered paths'
+  // row blocks and a partial one, so that rows land in other blocks and at other offsets than in the batch of 64.
+  std::vector<int> long_batch(all.begin(), all.end());
+  long_batch.insert(long_batch.end(), reversed.begin(), reversed.end());
+  long_batch.insert(long_batch.end(), all.begin(), all.begin() + 22);
+  expect_rows_identical(batch64, product(w, x, long_batch, bias.data()), long_batch, rows, "batch 150");
+  if (::testing::Test::HasFatalFailure()) return;
   set_kernel_threads(1);
 }
 
