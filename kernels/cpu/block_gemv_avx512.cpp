@@ -137,8 +137,8 @@ inline constexpr int64_t kBufferedRows = 16;
 inline constexpr int kBufferedWeightRows = 4, kBufferedXRows = 6;
 
 // Rows of x per block: each block re-widens every weight row, so the larger the block the less widening (at 64 rows
-// and from 512-token prefills on, 32-row blocks spent ~6% of the time widening, 64-row blocks half that: perf on
-// Zen 4, docs/PERFORMANCE.md "Wider row blocks"), as long as the block stays in L2 beside the ~128 KB weight tile:
+// and in 512-token prefills, perf on Zen 4 put the widening at 6-9% of the time with 32-row blocks and 3-6% with
+// 64-row ones: docs/PERFORMANCE.md, "Wider row blocks"), as long as the block stays in L2 beside the ~128 KB tile:
 // at most 384 KB of x, within the 1-2 MB L2 of the AVX-512 server cores, never fewer than 32 rows (what it was for
 // every k). Depends on k only, never on m: which rows share a block does not change any output's arithmetic.
 constexpr int64_t buffered_row_block(int64_t k) {
