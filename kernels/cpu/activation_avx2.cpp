@@ -1,8 +1,8 @@
 // The AVX2+FMA build of SiLU-and-multiply (activation.h): 8 elements at a time, e^-g from the 8-lane exp that the
 // softmax uses (vector_exp_avx2.h), the last partial group masked so that every element takes the same operations.
 // Why its own build: the portable loop calls std::exp once per element, which made SiLU ~5% of a decode step's time
-// on SmolLM2 (perf on Zen 4, 64 sequences; docs/PERFORMANCE.md, "SiLU with the vector exp"). Compiled under a target region
-// (kernels/cpu/target_region.h) holding only intrinsics and internal-linkage code, as the block kernels.
+// on SmolLM2 (perf on Zen 4, 64 sequences; docs/PERFORMANCE.md, "SiLU with the vector exp"). Compiled under a target
+// region (kernels/cpu/target_region.h) holding only intrinsics and internal-linkage code, as the block kernels.
 #include "kernels/cpu/activation.h"
 
 #include <cstdint>
