@@ -1,8 +1,8 @@
 #pragma once
 // Batch invariance of PackedMatrix's native format (the decode path on the GGUF file's own blocks), under one
 // instruction set: a row of x gives bit-identical outputs whether it is multiplied alone, among 16 rows in another
-// order, among 64, within 150, or in a batch cut into uneven chunks, and whatever the thread count. Shared by the three
-// test_batch_invariance_<isa>.cpp binaries, one per ISA, so that CTest reports an ISA this CPU lacks as Skipped.
+// order, among 64, within 150, or in a batch cut into uneven chunks, and whatever the thread count. Shared by the
+// three test_batch_invariance_<isa>.cpp binaries, one per ISA, so that CTest reports an ISA this CPU lacks as Skipped.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
